@@ -1,0 +1,519 @@
+#include "container.h"
+#include "cgroup.h"
+#include "child.h"
+#include "log.h"
+#include "cleanup.h"
+#include "process.h"
+#include "shares.h"
+#include "spec.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+struct container {
+	char *id;
+	struct spec spec;
+	struct agent_proc *init;
+	int sync_fd;      /* read end: READY/ERROR from the child, EOF once it has exec'd */
+	int start_fd;     /* write end of the start gate */
+	bool started;
+	char **share_tags;
+	struct container *next;
+};
+
+static pthread_mutex_t containers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct container *containers;
+
+/* The child's and the agent's ends of a process's stdio. */
+struct stdio_set {
+	int child_in, child_out, child_err;
+	int parent_in, parent_out, parent_err;
+	int console;
+	char console_path[64];
+};
+
+static void close_if(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void stdio_close_child(struct stdio_set *io)
+{
+	if (io->child_out == io->child_in)
+		io->child_out = -1;
+	if (io->child_err == io->child_in)
+		io->child_err = -1;
+	close_if(&io->child_in);
+	close_if(&io->child_out);
+	close_if(&io->child_err);
+	io->console = -1;  /* same fd as child_in when a terminal */
+}
+
+static void stdio_close_all(struct stdio_set *io)
+{
+	stdio_close_child(io);
+	if (io->parent_in == io->parent_out)
+		io->parent_in = -1;
+	close_if(&io->parent_in);
+	close_if(&io->parent_out);
+	close_if(&io->parent_err);
+}
+
+static int stdio_terminal(struct stdio_set *io, unsigned rows, unsigned cols, pv_error *err)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return pv_error_set(err, errno, "open pty");
+	if (grantpt(master) < 0 || unlockpt(master) < 0 ||
+	    ptsname_r(master, io->console_path, sizeof(io->console_path)) != 0) {
+		close(master);
+		return pv_error_set(err, errno, "set up pty");
+	}
+	int slave = open(io->console_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		close(master);
+		return pv_error_set(err, errno, "open %s", io->console_path);
+	}
+	if (rows && cols) {
+		struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	io->parent_in = io->parent_out = master;
+	io->child_in = io->child_out = io->child_err = io->console = slave;
+	return 0;
+}
+
+static int stdio_pipes(struct stdio_set *io, bool want_stdin, pv_error *err)
+{
+	int out[2], errp[2], in[2] = { -1, -1 };
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		return pv_error_set(err, errno, "pipe");
+	}
+	io->parent_out = out[0], io->child_out = out[1];
+	io->parent_err = errp[0], io->child_err = errp[1];
+	if (want_stdin) {
+		if (pipe2(in, O_CLOEXEC) < 0)
+			return pv_error_set(err, errno, "pipe");
+		io->child_in = in[0], io->parent_in = in[1];
+	} else if ((io->child_in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		return pv_error_set(err, errno, "open /dev/null");
+	}
+	return 0;
+}
+
+static int stdio_prepare(const struct spec_process *p, bool want_stdin, struct stdio_set *io,
+			 pv_error *err)
+{
+	*io = (struct stdio_set){ -1, -1, -1, -1, -1, -1, -1, "" };
+	int r = p->terminal ? stdio_terminal(io, p->rows, p->cols, err)
+			    : stdio_pipes(io, want_stdin, err);
+	if (r < 0)
+		stdio_close_all(io);
+	return r;
+}
+
+static void proc_take_stdio(struct agent_proc *proc, struct stdio_set *io, bool terminal)
+{
+	proc->terminal = terminal;
+	proc->stdin_fd = io->parent_in;
+	proc->out_fd = io->parent_out;
+	proc->err_fd = io->parent_err;
+	io->parent_in = io->parent_out = io->parent_err = -1;
+}
+
+static pid_t clone_into_cgroup(int flags, int cgroup_fd)
+{
+	struct clone_args args = {
+		.flags = (unsigned long long)flags | CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.cgroup = (unsigned long long)cgroup_fd,
+	};
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* Reads one message from the child. Returns 1 with *m filled, 0 at EOF, -errno. */
+static int read_child_msg(int fd, struct child_msg *m)
+{
+	ssize_t n = pv_read_full(fd, m, sizeof(*m));
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return 0;
+	if ((size_t)n != sizeof(*m))
+		return -EPROTO;
+	m->msg[sizeof(m->msg) - 1] = '\0';
+	return 1;
+}
+
+static int child_error(const struct child_msg *m, const char *id, pv_error *err)
+{
+	int e = m->errnum ? m->errnum : EIO;
+	return pv_error_set_plain(err, e, "container %s: %s", id, m->msg);
+}
+
+static struct container *find_locked(const char *id)
+{
+	for (struct container *c = containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+static struct container *find(const char *id, pv_error *err)
+{
+	pthread_mutex_lock(&containers_lock);
+	struct container *c = find_locked(id);
+	pthread_mutex_unlock(&containers_lock);
+	if (c == NULL)
+		pv_error_set_plain(err, ENOENT, "container %s: not found", id);
+	return c;
+}
+
+static void release_shares(struct container *c)
+{
+	for (size_t i = 0; c->share_tags && c->share_tags[i]; i++)
+		shares_release(c->share_tags[i]);
+	pv_strv_free(c->share_tags);
+	c->share_tags = NULL;
+}
+
+static int acquire_shares(struct container *c, const struct container_share *sh, size_t n,
+			  pv_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (shares_acquire(sh[i].tag, sh[i].fstype, sh[i].readonly, err) < 0)
+			return -1;
+		if (pv_strv_push(&c->share_tags, sh[i].tag) < 0) {
+			shares_release(sh[i].tag);
+			return pv_error_set(err, ENOMEM, "shares");
+		}
+	}
+	return 0;
+}
+
+static void container_free(struct container *c)
+{
+	if (c == NULL)
+		return;
+	close_if(&c->sync_fd);
+	close_if(&c->start_fd);
+	release_shares(c);
+	spec_clear(&c->spec);
+	free(c->id);
+	free(c);
+}
+
+/* Forks the container's init into its cgroup and namespaces; returns after it reported
+ * READY (or its failure). */
+static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, pv_error *err)
+{
+	int sync[2], gate[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	if (pipe2(gate, O_CLOEXEC) < 0) {
+		close(sync[0]);
+		close(sync[1]);
+		return pv_error_set(err, errno, "pipe");
+	}
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0],
+				 io->console, io->console >= 0 ? io->console_path : NULL };
+	debug("container %s: cloning init", c->id);
+	pid_t pid = clone_into_cgroup(c->spec.clone_flags & ~CLONE_NEWCGROUP, cgroup_fd);
+	if (pid == 0)
+		child_run_init(&c->spec, &fds);
+	int saved = errno;
+	close(sync[1]);
+	close(gate[0]);
+	c->sync_fd = sync[0];
+	c->start_fd = gate[1];
+	if (pid < 0)
+		return pv_error_set(err, saved, "container %s: clone", c->id);
+	proc_set_pid(c->init, pid);
+	debug("container %s: init is pid %d, waiting for its setup", c->id, (int)pid);
+	struct child_msg m;
+	int r = read_child_msg(c->sync_fd, &m);
+	if (r == 1 && m.type == CHILD_READY)
+		return 0;
+	if (r == 1 && m.type == CHILD_ERROR)
+		return child_error(&m, c->id, err);
+	return pv_error_set_plain(err, EIO, "container %s: init exited during setup", c->id);
+}
+
+static void discard_failed(struct container *c)
+{
+	(void)cgroup_destroy(c->id, NULL);
+	if (c->init) {
+		if (c->init->pid > 0)
+			proc_wait(c->init);
+		proc_remove(c->init);
+	}
+	container_free(c);
+}
+
+static struct container *container_new(const char *id, const char *json, size_t len, pv_error *err)
+{
+	struct container *c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->id = strdup(id)) == NULL) {
+		free(c);
+		pv_error_set(err, ENOMEM, "container %s", id);
+		return NULL;
+	}
+	c->sync_fd = c->start_fd = -1;
+	if (spec_parse(json, len, &c->spec, err) < 0) {
+		pv_error_prefix(err, "container %s", id);
+		container_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int register_init(struct container *c, struct stdio_set *io, pv_error *err)
+{
+	c->init = proc_new(c->id, "");
+	if (c->init == NULL)
+		return pv_error_set(err, ENOMEM, "container %s", c->id);
+	proc_take_stdio(c->init, io, c->spec.process.terminal);
+	if (proc_add(c->init, err) < 0) {
+		proc_put(c->init);
+		c->init = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int create_locked(const char *id, const char *json, size_t len,
+			 const struct container_share *shares, size_t n_shares, bool want_stdin,
+			 pv_error *err)
+{
+	if (find_locked(id))
+		return pv_error_set_plain(err, EEXIST, "container %s: already exists", id);
+	struct container *c = container_new(id, json, len, err);
+	if (c == NULL)
+		return -1;
+	struct stdio_set io;
+	_cleanup_close_ int cgfd = -1;
+	debug("container %s: mounting %zu shares", id, n_shares);
+	int r = acquire_shares(c, shares, n_shares, err);
+	if (r == 0 && (cgfd = cgroup_create(id, &c->spec.resources, err)) < 0)
+		r = -1;
+	if (r == 0)
+		r = stdio_prepare(&c->spec.process, want_stdin, &io, err);
+	if (r == 0) {
+		r = register_init(c, &io, err);
+		if (r == 0)
+			r = spawn_init(c, &io, cgfd, err);
+		stdio_close_all(&io);
+	}
+	if (r < 0) {
+		discard_failed(c);
+		return -1;
+	}
+	c->next = containers;
+	containers = c;
+	return 0;
+}
+
+int container_create(const char *id, const char *json, size_t len,
+		     const struct container_share *shares, size_t n_shares, bool want_stdin,
+		     pv_error *err)
+{
+	pthread_mutex_lock(&containers_lock);
+	int r = create_locked(id, json, len, shares, n_shares, want_stdin, err);
+	pthread_mutex_unlock(&containers_lock);
+	return r;
+}
+
+int container_start(const char *id, pid_t *pid, pv_error *err)
+{
+	struct container *c = find(id, err);
+	if (c == NULL)
+		return -1;
+	if (c->started || c->start_fd < 0)
+		return pv_error_set_plain(err, EBUSY, "container %s: already started", id);
+	c->started = true;
+	debug("container %s: start", id);
+	if (pv_write_all(c->start_fd, "s", 1) < 0)
+		return pv_error_set(err, errno, "container %s: start", id);
+	close_if(&c->start_fd);
+	struct child_msg m;
+	int r = read_child_msg(c->sync_fd, &m);
+	close_if(&c->sync_fd);
+	if (r == 1 && m.type == CHILD_ERROR)
+		return child_error(&m, id, err);
+	if (r < 0)
+		return pv_error_set(err, -r, "container %s: start", id);
+	*pid = c->init->pid;
+	return 0;
+}
+
+static int spawn_exec(struct container *c, struct agent_proc *proc, const struct spec_process *p,
+		      struct stdio_set *io, pv_error *err)
+{
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	_cleanup_close_ int cgfd = cgroup_open(c->id, err);
+	if (cgfd < 0) {
+		close(sync[0]);
+		close(sync[1]);
+		return -1;
+	}
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1,
+				 io->console, NULL };
+	pid_t mid = clone_into_cgroup(0, cgfd);
+	if (mid == 0)
+		child_run_exec(c->init->pid, c->spec.clone_flags, p, &fds);
+	int saved = errno;
+	close(sync[1]);
+	_cleanup_close_ int rd = sync[0];
+	if (mid < 0)
+		return pv_error_set(err, saved, "exec in %s: clone", c->id);
+	struct child_msg m;
+	int r = read_child_msg(rd, &m);
+	if (r == 1 && m.type == CHILD_PID) {
+		proc_set_pid(proc, m.pid);
+		r = read_child_msg(rd, &m);
+	}
+	if (r == 0 && proc->pid > 0)
+		return 0;
+	if (r == 1 && m.type == CHILD_ERROR)
+		return child_error(&m, c->id, err);
+	return pv_error_set_plain(err, EIO, "exec in %s: process exited during setup", c->id);
+}
+
+static int exec_prepare(struct container *c, const char *exec_id, const struct spec_process *p,
+			bool want_stdin, struct agent_proc **out, pv_error *err)
+{
+	if (!c->started || proc_exited(c->init))
+		return pv_error_set_plain(err, EBUSY, "container %s: not running", c->id);
+	struct stdio_set io;
+	if (stdio_prepare(p, want_stdin, &io, err) < 0)
+		return -1;
+	struct agent_proc *proc = proc_new(c->id, exec_id);
+	if (proc == NULL) {
+		stdio_close_all(&io);
+		return pv_error_set(err, ENOMEM, "exec %s", exec_id);
+	}
+	proc_take_stdio(proc, &io, p->terminal);
+	int r = proc_add(proc, err);
+	if (r == 0)
+		r = spawn_exec(c, proc, p, &io, err);
+	stdio_close_all(&io);
+	if (r < 0) {
+		proc_remove(proc);
+		return -1;
+	}
+	*out = proc;
+	return 0;
+}
+
+int container_exec(const char *id, const char *exec_id, const char *json, size_t len,
+		   bool want_stdin, pid_t *pid, pv_error *err)
+{
+	if (exec_id == NULL || *exec_id == '\0')
+		return pv_error_set_plain(err, EINVAL, "exec in %s: empty exec id", id);
+	struct container *c = find(id, err);
+	if (c == NULL)
+		return -1;
+	struct spec_process p;
+	if (spec_parse_process_json(json, len, &p, err) < 0)
+		return -1;
+	struct agent_proc *proc = NULL;
+	int r = exec_prepare(c, exec_id, &p, want_stdin, &proc, err);
+	spec_process_clear(&p);
+	if (r == 0)
+		*pid = proc->pid;
+	return r;
+}
+
+static int signal_all(const char *id, int sig, pv_error *err)
+{
+	char path[512];
+	snprintf(path, sizeof(path), CGROUP_ROOT "/podvm/%s/cgroup.procs", id);
+	_cleanup_free_ char *procs = NULL;
+	if (pv_read_file(path, 1 << 20, &procs, NULL, err) < 0)
+		return -1;
+	for (char *line = strtok(procs, "\n"); line; line = strtok(NULL, "\n"))
+		kill((pid_t)atoi(line), sig);
+	return 0;
+}
+
+int container_signal(const char *id, const char *exec_id, int sig, bool all, pv_error *err)
+{
+	if (all)
+		return signal_all(id, sig, err);
+	struct agent_proc *p = proc_get(id, exec_id, err);
+	if (p == NULL)
+		return -1;
+	int r = 0;
+	if (p->pid <= 0 || proc_exited(p))
+		r = pv_error_set_plain(err, ESRCH, "process %s/%s: not running", id, p->exec_id);
+	else if (kill(p->pid, sig) < 0)
+		r = pv_error_set(err, errno, "signal %d to %s", sig, id);
+	proc_put(p);
+	return r;
+}
+
+struct proc_list {
+	struct agent_proc *items[256];
+	size_t n;
+};
+
+static void collect(struct agent_proc *p, void *data)
+{
+	struct proc_list *l = data;
+	if (l->n == sizeof(l->items) / sizeof(*l->items))
+		return;
+	p->refs++;  /* under the table lock: proc_foreach_of holds it */
+	l->items[l->n++] = p;
+}
+
+/* Waits for the (already killed) processes and drops them; repeats while more remain. */
+static void remove_processes(const char *id)
+{
+	struct proc_list l;
+	do {
+		l.n = 0;
+		proc_foreach_of(id, collect, &l);
+		for (size_t i = 0; i < l.n; i++) {
+			if (l.items[i]->pid > 0)
+				proc_wait(l.items[i]);
+			proc_remove(l.items[i]);
+			proc_put(l.items[i]);
+		}
+	} while (l.n > 0);
+}
+
+int container_remove(const char *id, pv_error *err)
+{
+	pthread_mutex_lock(&containers_lock);
+	struct container **pp = &containers;
+	while (*pp && strcmp((*pp)->id, id) != 0)
+		pp = &(*pp)->next;
+	struct container *c = *pp;
+	if (c)
+		*pp = c->next;
+	pthread_mutex_unlock(&containers_lock);
+	if (c == NULL)
+		return pv_error_set_plain(err, ENOENT, "container %s: not found", id);
+	int r = cgroup_destroy(id, err);
+	remove_processes(id);
+	container_free(c);
+	return r;
+}

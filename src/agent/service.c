@@ -1,0 +1,214 @@
+#include "service.h"
+#include "agent.pb-c.h"
+#include "cleanup.h"
+#include "container.h"
+#include "log.h"
+#include "process.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define SERVICE "podvm.agent.v1.Agent"
+
+typedef Podvm__Agent__V1__Empty Empty;
+
+static int reply_empty(struct ttrpc_reply *reply)
+{
+	Empty e = PODVM__AGENT__V1__EMPTY__INIT;
+	return ttrpc_reply_set(reply, &e.base);
+}
+
+static int reply_pid(struct ttrpc_reply *reply, pid_t pid)
+{
+	Podvm__Agent__V1__StartResponse r = PODVM__AGENT__V1__START_RESPONSE__INIT;
+	r.pid = (uint32_t)pid;
+	return ttrpc_reply_set(reply, &r.base);
+}
+
+static int handle_ping(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx, (void)msg, (void)err;
+	struct utsname u;
+	uname(&u);
+	Podvm__Agent__V1__PingResponse r = PODVM__AGENT__V1__PING_RESPONSE__INIT;
+	r.agent_version = (char *)PODVM_VERSION;
+	r.kernel_release = u.release;
+	return ttrpc_reply_set(reply, &r.base);
+}
+
+static int handle_create(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__CreateContainerRequest *req = (const void *)msg;
+	debug("CreateContainer %s", req->container_id);
+	size_t n = req->n_shares;
+	_cleanup_free_ struct container_share *sh = calloc(n ? n : 1, sizeof(*sh));
+	if (sh == NULL)
+		return pv_error_set(err, ENOMEM, "create");
+	for (size_t i = 0; i < n; i++)
+		sh[i] = (struct container_share){ req->shares[i]->tag, req->shares[i]->fstype,
+						  req->shares[i]->readonly };
+	if (container_create(req->container_id, req->oci_spec_json, strlen(req->oci_spec_json),
+			     sh, n, req->stdin, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ContainerRequest *req = (const void *)msg;
+	pid_t pid;
+	if (container_start(req->container_id, &pid, err) < 0)
+		return -1;
+	return reply_pid(reply, pid);
+}
+
+static int handle_exec(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ExecProcessRequest *req = (const void *)msg;
+	pid_t pid;
+	if (container_exec(req->container_id, req->exec_id, req->process_json,
+			   strlen(req->process_json), req->stdin, &pid, err) < 0)
+		return -1;
+	return reply_pid(reply, pid);
+}
+
+static int handle_wait(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ProcessRequest *req = (const void *)msg;
+	struct agent_proc *p = proc_get(req->container_id, req->exec_id, err);
+	if (p == NULL)
+		return -1;
+	Podvm__Agent__V1__WaitResponse r = PODVM__AGENT__V1__WAIT_RESPONSE__INIT;
+	r.exit_status = (uint32_t)proc_wait(p);
+	proc_put(p);
+	return ttrpc_reply_set(reply, &r.base);
+}
+
+static int handle_signal(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__SignalRequest *req = (const void *)msg;
+	if (req->signal == 0 || req->signal >= 65)
+		return pv_error_set_plain(err, EINVAL, "signal %u: not a signal", req->signal);
+	if (container_signal(req->container_id, req->exec_id, (int)req->signal, req->all, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static int handle_write_stdin(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__WriteStdinRequest *req = (const void *)msg;
+	struct agent_proc *p = proc_get(req->container_id, req->exec_id, err);
+	if (p == NULL)
+		return -1;
+	int n = proc_write_stdin(p, req->data.data, req->data.len, err);
+	proc_put(p);
+	if (n < 0)
+		return -1;
+	Podvm__Agent__V1__WriteStdinResponse r = PODVM__AGENT__V1__WRITE_STDIN_RESPONSE__INIT;
+	r.written = (uint32_t)n;
+	return ttrpc_reply_set(reply, &r.base);
+}
+
+static int handle_close_stdin(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ProcessRequest *req = (const void *)msg;
+	struct agent_proc *p = proc_get(req->container_id, req->exec_id, err);
+	if (p == NULL)
+		return -1;
+	int r = proc_close_stdin(p, err);
+	proc_put(p);
+	return r < 0 ? -1 : reply_empty(reply);
+}
+
+static int handle_read_output(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ReadOutputRequest *req = (const void *)msg;
+	struct agent_proc *p = proc_get(req->container_id, req->exec_id, err);
+	if (p == NULL)
+		return -1;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	bool eof = false;
+	int r = proc_read_output(p, (int)req->stream, req->max_bytes, &data, &len, &eof, err);
+	proc_put(p);
+	if (r < 0)
+		return -1;
+	Podvm__Agent__V1__ReadOutputResponse resp = PODVM__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
+	resp.data.data = (uint8_t *)data;
+	resp.data.len = len;
+	resp.eof = eof;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
+static int handle_resize(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ResizeTtyRequest *req = (const void *)msg;
+	struct agent_proc *p = proc_get(req->container_id, req->exec_id, err);
+	if (p == NULL)
+		return -1;
+	int r = proc_resize(p, req->rows, req->cols, err);
+	proc_put(p);
+	return r < 0 ? -1 : reply_empty(reply);
+}
+
+static int handle_remove(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ContainerRequest *req = (const void *)msg;
+	if (container_remove(req->container_id, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static void *power_off(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000);  /* let the reply reach the host first */
+	sync();
+	/* QEMU runs with -no-reboot: a reboot ends the VM (there is no ACPI to power off). */
+	reboot(RB_AUTOBOOT);
+	return NULL;
+}
+
+static int handle_shutdown(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx, (void)msg;
+	pthread_t t;
+	int r = pthread_create(&t, NULL, power_off, NULL);
+	if (r != 0)
+		return pv_error_set(err, r, "shutdown");
+	pthread_detach(t);
+	return reply_empty(reply);
+}
+
+#define M(name, desc, fn) { SERVICE, name, &podvm__agent__v1__##desc##__descriptor, fn }
+
+const struct ttrpc_method agent_methods[] = {
+	M("Ping", ping_request, handle_ping),
+	M("CreateContainer", create_container_request, handle_create),
+	M("StartContainer", container_request, handle_start),
+	M("ExecProcess", exec_process_request, handle_exec),
+	M("WaitProcess", process_request, handle_wait),
+	M("SignalProcess", signal_request, handle_signal),
+	M("WriteStdin", write_stdin_request, handle_write_stdin),
+	M("CloseStdin", process_request, handle_close_stdin),
+	M("ReadOutput", read_output_request, handle_read_output),
+	M("ResizeTty", resize_tty_request, handle_resize),
+	M("RemoveContainer", container_request, handle_remove),
+	M("Shutdown", empty, handle_shutdown),
+};
+const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

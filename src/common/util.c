@@ -1,0 +1,292 @@
+#include "util.h"
+#include "cleanup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void pv_strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+ssize_t pv_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t pv_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = read(fd, p + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int pv_read_fd(int fd, size_t max, char **out, size_t *len, pv_error *err)
+{
+	size_t cap = 4096, used = 0;
+	_cleanup_free_ char *buf = malloc(cap + 1);
+	if (buf == NULL)
+		return pv_error_set(err, ENOMEM, "read");
+	for (;;) {
+		if (used == cap) {
+			if (cap >= max)
+				return pv_error_set_plain(err, EFBIG, "larger than %zu bytes", max);
+			cap = cap * 2 > max ? max : cap * 2;
+			char *nb = realloc(buf, cap + 1);
+			if (nb == NULL)
+				return pv_error_set(err, ENOMEM, "read");
+			buf = nb;
+		}
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pv_error_set(err, errno, "read");
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	if (len)
+		*len = used;
+	*out = steal_pointer(&buf);
+	return 0;
+}
+
+int pv_read_file(const char *path, size_t max, char **out, size_t *len, pv_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "open %s", path);
+	if (pv_read_fd(fd, max, out, len, err) < 0)
+		return pv_error_prefix(err, "%s", path);
+	return 0;
+}
+
+int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, pv_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return pv_error_set(err, errno, "open %s", path);
+	ssize_t n = pv_write_all(fd, data, len);
+	if (n < 0)
+		return pv_error_set(err, (int)-n, "write %s", path);
+	return 0;
+}
+
+int pv_mkdir_p(const char *path, mode_t mode, pv_error *err)
+{
+	char buf[PATH_MAX];
+	if (strlen(path) >= sizeof(buf))
+		return pv_error_set(err, ENAMETOOLONG, "mkdir %s", path);
+	strcpy(buf, path);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return pv_error_set(err, errno, "mkdir %s", buf);
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	return 0;
+}
+
+static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err);
+
+static int rm_entry_at(int dirfd, const char *name, dev_t dev, pv_error *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : pv_error_set(err, errno, "stat %s", name);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return pv_error_set(err, errno, "unlink %s", name);
+		return 0;
+	}
+	if (st.st_dev != dev)
+		return pv_error_set(err, EBUSY, "remove %s: is a mount point", name);
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "open %s", name);
+	if (rm_dir_contents(fd, dev, err) < 0)
+		return pv_error_prefix(err, "%s", name);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return pv_error_set(err, errno, "rmdir %s", name);
+	return 0;
+}
+
+static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err)
+{
+	int fd = dup(dirfd);
+	if (fd < 0)
+		return pv_error_set(err, errno, "dup");
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return pv_error_set(err, errno, "opendir");
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = rm_entry_at(dirfd, de->d_name, dev, err);
+	}
+	closedir(d);
+	return r;
+}
+
+int pv_rm_rf_at(int dirfd, const char *name, pv_error *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : pv_error_set(err, errno, "stat %s", name);
+	return rm_entry_at(dirfd, name, st.st_dev, err);
+}
+
+int pv_rm_rf(const char *path, pv_error *err)
+{
+	return pv_rm_rf_at(AT_FDCWD, path, err);
+}
+
+size_t pv_strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+int pv_strv_push(char ***v, const char *s)
+{
+	size_t n = pv_strv_len(*v);
+	char *copy = strdup(s);
+	if (copy == NULL)
+		return -ENOMEM;
+	char **nv = realloc(*v, (n + 2) * sizeof(char *));
+	if (nv == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	nv[n] = copy;
+	nv[n + 1] = NULL;
+	*v = nv;
+	return 0;
+}
+
+char **pv_strv_dup(char *const *v)
+{
+	char **out = calloc(pv_strv_len(v) + 1, sizeof(char *));
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; v && v[i]; i++) {
+		out[i] = strdup(v[i]);
+		if (out[i] == NULL) {
+			pv_strv_free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static size_t key_len(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	return eq ? (size_t)(eq - kv) : strlen(kv);
+}
+
+int pv_env_set(char ***env, const char *kv)
+{
+	size_t klen = key_len(kv);
+	for (size_t i = 0; *env && (*env)[i]; i++) {
+		if (key_len((*env)[i]) == klen && strncmp((*env)[i], kv, klen) == 0) {
+			char *copy = strdup(kv);
+			if (copy == NULL)
+				return -ENOMEM;
+			free((*env)[i]);
+			(*env)[i] = copy;
+			return 0;
+		}
+	}
+	return pv_strv_push(env, kv);
+}
+
+const char *pv_env_get(char *const *env, const char *key)
+{
+	size_t klen = strlen(key);
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], key, klen) == 0 && env[i][klen] == '=')
+			return env[i] + klen + 1;
+	return NULL;
+}
+
+bool pv_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int pv_parse_u64(const char *s, unsigned long long *out)
+{
+	if (s == NULL || *s < '0' || *s > '9')
+		return -EINVAL;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+long long pv_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pv_random_hex(char *out, size_t bytes)
+{
+	unsigned char raw[64];
+	if (bytes > sizeof(raw))
+		return -EINVAL;
+	if (getrandom(raw, bytes, 0) != (ssize_t)bytes)
+		return -errno;
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", raw[i]);
+	return 0;
+}

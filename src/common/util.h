@@ -1,0 +1,41 @@
+/* Small helpers shared by every component: whole-buffer I/O, files, string vectors. */
+#pragma once
+#include <stddef.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "error.h"
+
+/* write()/read() until done, retrying on EINTR and short counts. read_full returns the
+ * number of bytes read (less than len only at EOF). Both return -errno on failure. */
+ssize_t pv_write_all(int fd, const void *buf, size_t len);
+ssize_t pv_read_full(int fd, void *buf, size_t len);
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+int pv_read_file(const char *path, size_t max, char **out, size_t *len, pv_error *err);
+/* Reads a whole fd (at most max bytes) into a NUL-terminated buffer. */
+int pv_read_fd(int fd, size_t max, char **out, size_t *len, pv_error *err);
+/* Creates or truncates path with mode and writes data. */
+int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, pv_error *err);
+
+/* mkdir -p with mode for the created components. */
+int pv_mkdir_p(const char *path, mode_t mode, pv_error *err);
+/* rm -rf without crossing mount points or following symlinks. Missing path is success. */
+int pv_rm_rf(const char *path, pv_error *err);
+/* Same, relative to a directory fd. */
+int pv_rm_rf_at(int dirfd, const char *name, pv_error *err);
+
+/* String vectors (NULL-terminated arrays of malloc'd strings). */
+size_t pv_strv_len(char *const *v);
+int pv_strv_push(char ***v, const char *s);      /* copies s; -ENOMEM on failure */
+char **pv_strv_dup(char *const *v);
+/* For KEY=VALUE vectors: replaces the entry with the same KEY, or appends. */
+int pv_env_set(char ***env, const char *kv);
+const char *pv_env_get(char *const *env, const char *key);
+
+bool pv_str_has_prefix(const char *s, const char *prefix);
+/* Parses a base-10 unsigned integer that must span the whole string. */
+int pv_parse_u64(const char *s, unsigned long long *out);
+/* Monotonic clock in milliseconds. */
+long long pv_now_ms(void);
+/* Random lower-case hex id of 2*bytes characters, from getrandom(). */
+int pv_random_hex(char *out, size_t bytes);

@@ -1,0 +1,185 @@
+#include "agent_client.h"
+#include "agent.pb-c.h"
+#include "cleanup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SERVICE "podvm.agent.v1.Agent"
+#define CALL_TIMEOUT_MS 60000
+
+static int call(struct ttrpc_client *c, const char *method, const void *req,
+		const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, int timeout_ms,
+		pv_error *err)
+{
+	ProtobufCMessage *r = NULL;
+	int rc = ttrpc_client_call(c, SERVICE, method, req, desc, &r, timeout_ms, err);
+	if (rc < 0)
+		return rc;
+	if (resp)
+		*resp = r;
+	else
+		protobuf_c_message_free_unpacked(r, NULL);
+	return 0;
+}
+
+#define EMPTY_DESC (&podvm__agent__v1__empty__descriptor)
+
+int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t len, pv_error *err)
+{
+	Podvm__Agent__V1__PingRequest req = PODVM__AGENT__V1__PING_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	if (call(c, "Ping", &req, &podvm__agent__v1__ping_response__descriptor, &m, timeout_ms, err) < 0)
+		return -1;
+	Podvm__Agent__V1__PingResponse *resp = (void *)m;
+	if (release)
+		snprintf(release, len, "%s", resp->kernel_release);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
+		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pv_error *err)
+{
+	Podvm__Agent__V1__CreateContainerRequest req = PODVM__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	_cleanup_free_ Podvm__Agent__V1__Share *msgs = calloc(n ? n : 1, sizeof(*msgs));
+	_cleanup_free_ Podvm__Agent__V1__Share **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (msgs == NULL || ptrs == NULL)
+		return pv_error_set(err, ENOMEM, "create container %s", id);
+	for (size_t i = 0; i < n; i++) {
+		podvm__agent__v1__share__init(&msgs[i]);
+		msgs[i].tag = (char *)shares[i].tag;
+		msgs[i].fstype = (char *)shares[i].fstype;
+		msgs[i].readonly = shares[i].readonly;
+		ptrs[i] = &msgs[i];
+	}
+	req.container_id = (char *)id;
+	req.oci_spec_json = (char *)spec_json;
+	req.n_shares = n;
+	req.shares = ptrs;
+	req.stdin = want_stdin;
+	return call(c, "CreateContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+static int start_like(struct ttrpc_client *c, const char *method, const void *req, pid_t *pid, pv_error *err)
+{
+	ProtobufCMessage *m = NULL;
+	if (call(c, method, req, &podvm__agent__v1__start_response__descriptor, &m, CALL_TIMEOUT_MS, err) < 0)
+		return -1;
+	*pid = (pid_t)((Podvm__Agent__V1__StartResponse *)m)->pid;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int pv_agent_start(struct ttrpc_client *c, const char *id, pid_t *pid, pv_error *err)
+{
+	Podvm__Agent__V1__ContainerRequest req = PODVM__AGENT__V1__CONTAINER_REQUEST__INIT;
+	req.container_id = (char *)id;
+	return start_like(c, "StartContainer", &req, pid, err);
+}
+
+int pv_agent_exec(struct ttrpc_client *c, const char *id, const char *exec_id,
+		  const char *process_json, bool want_stdin, pid_t *pid, pv_error *err)
+{
+	Podvm__Agent__V1__ExecProcessRequest req = PODVM__AGENT__V1__EXEC_PROCESS_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)exec_id;
+	req.process_json = (char *)process_json;
+	req.stdin = want_stdin;
+	return start_like(c, "ExecProcess", &req, pid, err);
+}
+
+static void process_request(Podvm__Agent__V1__ProcessRequest *req, const char *id, const char *exec_id)
+{
+	podvm__agent__v1__process_request__init(req);
+	req->container_id = (char *)id;
+	req->exec_id = (char *)(exec_id ? exec_id : "");
+}
+
+int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status, pv_error *err)
+{
+	Podvm__Agent__V1__ProcessRequest req;
+	process_request(&req, id, exec_id);
+	ProtobufCMessage *m = NULL;
+	if (call(c, "WaitProcess", &req, &podvm__agent__v1__wait_response__descriptor, &m, 0, err) < 0)
+		return -1;
+	*status = (int)((Podvm__Agent__V1__WaitResponse *)m)->exit_status;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int pv_agent_signal(struct ttrpc_client *c, const char *id, const char *exec_id, int sig,
+		    bool all, pv_error *err)
+{
+	Podvm__Agent__V1__SignalRequest req = PODVM__AGENT__V1__SIGNAL_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)(exec_id ? exec_id : "");
+	req.signal = (uint32_t)sig;
+	req.all = all;
+	return call(c, "SignalProcess", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_write_stdin(struct ttrpc_client *c, const char *id, const char *exec_id,
+			 const void *data, size_t len, pv_error *err)
+{
+	Podvm__Agent__V1__WriteStdinRequest req = PODVM__AGENT__V1__WRITE_STDIN_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)(exec_id ? exec_id : "");
+	req.data.data = (uint8_t *)data;
+	req.data.len = len;
+	return call(c, "WriteStdin", &req, &podvm__agent__v1__write_stdin_response__descriptor, NULL, 0, err);
+}
+
+int pv_agent_close_stdin(struct ttrpc_client *c, const char *id, const char *exec_id, pv_error *err)
+{
+	Podvm__Agent__V1__ProcessRequest req;
+	process_request(&req, id, exec_id);
+	return call(c, "CloseStdin", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exec_id, int stream,
+			 char **data, size_t *len, bool *eof, pv_error *err)
+{
+	Podvm__Agent__V1__ReadOutputRequest req = PODVM__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)(exec_id ? exec_id : "");
+	req.stream = (uint32_t)stream;
+	req.max_bytes = 64 * 1024;
+	ProtobufCMessage *m = NULL;
+	if (call(c, "ReadOutput", &req, &podvm__agent__v1__read_output_response__descriptor, &m, 0, err) < 0)
+		return -1;
+	Podvm__Agent__V1__ReadOutputResponse *resp = (void *)m;
+	*eof = resp->eof;
+	*len = resp->data.len;
+	*data = NULL;
+	if (*len) {
+		*data = malloc(*len);
+		if (*data == NULL) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			return pv_error_set(err, ENOMEM, "read output");
+		}
+		memcpy(*data, resp->data.data, *len);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int pv_agent_resize(struct ttrpc_client *c, const char *id, const char *exec_id,
+		    unsigned rows, unsigned cols, pv_error *err)
+{
+	Podvm__Agent__V1__ResizeTtyRequest req = PODVM__AGENT__V1__RESIZE_TTY_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)(exec_id ? exec_id : "");
+	req.rows = rows;
+	req.cols = cols;
+	return call(c, "ResizeTty", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_remove(struct ttrpc_client *c, const char *id, pv_error *err)
+{
+	Podvm__Agent__V1__ContainerRequest req = PODVM__AGENT__V1__CONTAINER_REQUEST__INIT;
+	req.container_id = (char *)id;
+	return call(c, "RemoveContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}

@@ -1,0 +1,33 @@
+/* Typed calls of the guest agent's API (src/proto/agent.proto) over a ttrpc client. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "error.h"
+#include "ttrpc.h"
+
+struct pv_agent_share {
+	const char *tag;
+	const char *fstype;
+	bool readonly;
+};
+
+int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t len, pv_error *err);
+int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
+		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pv_error *err);
+int pv_agent_start(struct ttrpc_client *c, const char *id, pid_t *pid, pv_error *err);
+int pv_agent_exec(struct ttrpc_client *c, const char *id, const char *exec_id,
+		  const char *process_json, bool want_stdin, pid_t *pid, pv_error *err);
+/* Blocks until the process exits; *status is its code or 128+signal. */
+int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status, pv_error *err);
+int pv_agent_signal(struct ttrpc_client *c, const char *id, const char *exec_id, int sig,
+		    bool all, pv_error *err);
+int pv_agent_write_stdin(struct ttrpc_client *c, const char *id, const char *exec_id,
+			 const void *data, size_t len, pv_error *err);
+int pv_agent_close_stdin(struct ttrpc_client *c, const char *id, const char *exec_id, pv_error *err);
+/* Blocks until output is available: *data (malloc'd) and *len, or *eof at the end. */
+int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exec_id, int stream,
+			 char **data, size_t *len, bool *eof, pv_error *err);
+int pv_agent_resize(struct ttrpc_client *c, const char *id, const char *exec_id,
+		    unsigned rows, unsigned cols, pv_error *err);
+int pv_agent_remove(struct ttrpc_client *c, const char *id, pv_error *err);

@@ -1,0 +1,83 @@
+#include "hostcaps.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static void probe_kvm(struct pv_host_caps *c)
+{
+	_cleanup_close_ int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm: %s", strerror(errno));
+		return;
+	}
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm: API version %d, want %d", v, KVM_API_VERSION);
+		return;
+	}
+	c->kvm = true;
+	snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm usable (API %d)", v);
+}
+
+static bool param_is_on(const char *path)
+{
+	_cleanup_free_ char *v = NULL;
+	if (pv_read_file(path, 64, &v, NULL, NULL) < 0)
+		return false;
+	return v[0] == 'Y' || v[0] == 'y' || v[0] == '1';
+}
+
+int pv_find_executable(const char *name, char *out, size_t len)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : -errno;
+	}
+	const char *path = getenv("PATH");
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *s = path; ; ) {
+		const char *e = strchrnul(s, ':');
+		snprintf(out, len, "%.*s/%s", (int)(e - s), s, name);
+		if (e > s && access(out, X_OK) == 0)
+			return 0;
+		if (*e == '\0')
+			break;
+		s = e + 1;
+	}
+	out[0] = '\0';
+	return -ENOENT;
+}
+
+static void probe_qemu(const struct pv_paths *paths, struct pv_host_caps *c)
+{
+	if (pv_find_executable(paths->qemu, c->qemu_path, sizeof(c->qemu_path)) < 0) {
+		c->qemu_path[0] = '\0';
+		return;
+	}
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", c->qemu_path);
+	FILE *f = popen(cmd, "r");
+	if (f == NULL)
+		return;
+	if (fgets(c->qemu_version, sizeof(c->qemu_version), f))
+		c->qemu_version[strcspn(c->qemu_version, "\n")] = '\0';
+	pclose(f);
+}
+
+void pv_host_caps_probe(const struct pv_paths *paths, struct pv_host_caps *c)
+{
+	memset(c, 0, sizeof(*c));
+	probe_kvm(c);
+	c->vhost_vsock = access("/dev/vhost-vsock", R_OK | W_OK) == 0;
+	c->tdx = param_is_on("/sys/module/kvm_intel/parameters/tdx");
+	c->sev_snp = param_is_on("/sys/module/kvm_amd/parameters/sev_snp");
+	probe_qemu(paths, c);
+}

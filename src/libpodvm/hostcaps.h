@@ -1,0 +1,19 @@
+/* What the host offers podvm: hardware virtualisation, vsock, confidential computing. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include "paths.h"
+
+struct pv_host_caps {
+	bool kvm;
+	char kvm_detail[160];     /* why not, or the API version */
+	bool vhost_vsock;
+	bool tdx;
+	bool sev_snp;
+	char qemu_path[256];      /* resolved VMM binary, "" if not found */
+	char qemu_version[128];
+};
+
+void pv_host_caps_probe(const struct pv_paths *paths, struct pv_host_caps *caps);
+/* Resolves name (absolute, relative with '/', or searched in PATH) to an executable. */
+int pv_find_executable(const char *name, char *out, size_t len);

@@ -1,0 +1,44 @@
+/* Container images without a registry: OCI image layout directories, OCI archive and
+ * docker-archive tarballs (as `podman save`, `skopeo copy`, `docker save` write them), and
+ * plain rootfs directories. */
+#pragma once
+#include "error.h"
+
+/* The parts of an image config ("config" object of the OCI/docker image config) that
+ * decide how its container runs. Arrays are NULL-terminated, each may be NULL; absent,
+ * null, empty strings and empty arrays all read as NULL. */
+struct pv_image_config {
+	char **entrypoint;
+	char **cmd;
+	char **env;
+	char *working_dir;
+	char *user;
+};
+void pv_image_config_clear(struct pv_image_config *cfg);
+
+/* Makes the rootfs of image `ref` available and reads its config.
+ *  - ref is a path, optionally followed by ":TAG" for an OCI layout/archive holding several
+ *    images (matched against the org.opencontainers.image.ref.name annotation, or RepoTags
+ *    of a docker archive); without a tag the first (linux/amd64 where an index says so)
+ *    manifest is used.
+ *  - a layout or tarball is unpacked into `dest` (created, must not exist) and *rootfs is
+ *    set to a malloc'd copy of dest; scratch files go into `scratch` (created, removed
+ *    before returning).
+ *  - a directory that is no OCI layout is a plain rootfs: *rootfs is a malloc'd absolute
+ *    path to it, dest is not created, cfg is left empty.
+ * On failure nothing is left at dest or scratch, and the error names the image and the part
+ * at fault: "image /x/y.tar: layer 2: unexpected EOF".
+ * Blobs named by digest are checked against it. Extraction changes the process's working
+ * directory for its duration (libarchive writes relative to it): no other thread may rely
+ * on the working directory meanwhile. */
+int pv_image_prepare(const char *ref, const char *dest, const char *scratch, char **rootfs,
+		     struct pv_image_config *cfg, pv_error *err);
+
+/* Applies one layer tarball (plain, gzip or zstd, detected from content) onto the rootfs
+ * directory rootfs_dirfd, following the OCI layer rules: ".wh.NAME" removes NAME from the
+ * lower layers, ".wh..wh..opq" empties its directory of lower-layer content; whiteouts of a
+ * layer apply before its own entries. No entry may write outside the rootfs (absolute
+ * paths, "..", and paths through symlinks are refused). Ownership, modes, times, hard and
+ * symbolic links and device nodes are restored (unprivileged: no ownership, no devices).
+ * Changes the working directory while it runs, as pv_image_prepare. */
+int pv_layer_apply(const char *layer_path, int rootfs_dirfd, pv_error *err);

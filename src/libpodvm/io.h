@@ -1,0 +1,26 @@
+/* Copies a guest process's stdio to and from host file descriptors (a terminal, pipes, or
+ * containerd's FIFOs) through the agent's WriteStdin / ReadOutput calls. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include "error.h"
+#include "ttrpc.h"
+
+struct pv_io {
+	struct ttrpc_client *agent;
+	const char *container_id;
+	const char *exec_id;
+	int in_fd;    /* -1: no stdin */
+	int out_fd;
+	int err_fd;   /* -1 with a terminal (it all comes on out_fd) */
+	/* private */
+	pthread_t out_thread, err_thread, in_thread;
+	bool out_started, err_started, in_started;
+	int wake[2];  /* ends the stdin thread's wait */
+};
+
+/* Starts the copying threads. */
+int pv_io_start(struct pv_io *io, pv_error *err);
+/* Waits until stdout and stderr reached their end (the process and everything holding its
+ * output are gone), then stops the stdin thread. */
+void pv_io_finish(struct pv_io *io);

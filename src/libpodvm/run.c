@@ -1,0 +1,332 @@
+#include "run.h"
+#include "agent_client.h"
+#include "cleanup.h"
+#include "image.h"
+#include "io.h"
+#include "sandbox.h"
+#include "sizing.h"
+#include "spec_build.h"
+#include "user.h"
+#include "util.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GUEST_SHARES "/run/podvm/shares"
+#define ROOTFS_TAG "rootfs"
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct run_share {
+	char tag[24];
+	char *host_dir;       /* exported directory */
+	char *guest_source;   /* what the container binds */
+	const char *destination;
+	bool readonly;
+};
+
+struct pv_run {
+	const struct pv_paths *paths;
+	char id[33];
+	char *data_dir;
+	char *rootfs;
+	struct pv_image_config img;
+	struct run_share *vols;
+	size_t n_vols;
+	char *spec_json;
+	bool interactive, tty;
+	double cpus;
+	unsigned long long memory;
+	int boot_timeout_ms;
+	struct pv_sandbox *sb;
+	struct pv_io io;
+	bool io_started;
+	atomic_bool started;
+	atomic_bool aborted;
+};
+
+static char **build_args(const struct pv_run_options *o, const struct pv_image_config *img)
+{
+	char **args = pv_strv_dup(img->entrypoint);
+	char *const *tail = o->command && o->command[0] ? o->command : img->cmd;
+	for (size_t i = 0; args && tail && tail[i]; i++)
+		if (pv_strv_push(&args, tail[i]) < 0) {
+			pv_strv_free(args);
+			return NULL;
+		}
+	return args;
+}
+
+static int add_user_env(char ***env, char *const *user_env, pv_error *err)
+{
+	for (size_t i = 0; user_env && user_env[i]; i++) {
+		const char *kv = user_env[i];
+		_cleanup_free_ char *copy = NULL;
+		if (strchr(kv, '=') == NULL) {
+			const char *v = getenv(kv);
+			if (v == NULL)
+				continue;  /* as docker: an unset variable is not passed */
+			if (asprintf(&copy, "%s=%s", kv, v) < 0)
+				return pv_error_set(err, ENOMEM, "env");
+			kv = copy;
+		}
+		if (pv_env_set(env, kv) < 0)
+			return pv_error_set(err, ENOMEM, "env");
+	}
+	return 0;
+}
+
+static char **build_env(const struct pv_run_options *o, const struct pv_image_config *img,
+			const struct pv_user *user, pv_error *err)
+{
+	_cleanup_strv_ char **env = NULL;
+	_cleanup_free_ char *host = NULL, *home = NULL;
+	if (pv_env_set(&env, DEFAULT_PATH) < 0 ||
+	    asprintf(&host, "HOSTNAME=%s", o->hostname ? o->hostname : "podvm") < 0 ||
+	    pv_env_set(&env, host) < 0)
+		goto nomem;
+	for (size_t i = 0; img->env && img->env[i]; i++)
+		if (pv_env_set(&env, img->env[i]) < 0)
+			goto nomem;
+	if (o->tty && pv_env_set(&env, "TERM=xterm") < 0)
+		goto nomem;
+	if (add_user_env(&env, o->env, err) < 0)
+		return NULL;
+	if (pv_env_get(env, "HOME") == NULL &&
+	    (asprintf(&home, "HOME=%s", user->home) < 0 || pv_env_set(&env, home) < 0))
+		goto nomem;
+	return steal_pointer(&env);
+nomem:
+	pv_error_set(err, ENOMEM, "env");
+	return NULL;
+}
+
+static int prepare_volume(const struct pv_volume *v, size_t i, struct run_share *s, pv_error *err)
+{
+	if (v->container == NULL || v->container[0] != '/')
+		return pv_error_set_plain(err, EINVAL, "volume %s: container path must be absolute", v->host);
+	_cleanup_free_ char *real = realpath(v->host, NULL);
+	struct stat st;
+	if (real == NULL || stat(real, &st) < 0)
+		return pv_error_set(err, errno, "volume %s", v->host);
+	snprintf(s->tag, sizeof(s->tag), "vol%zu", i);
+	s->destination = v->container;
+	s->readonly = v->readonly;
+	/* 9p exports directories: a file volume exports its directory and binds the file. */
+	_cleanup_free_ char *dir = strdup(real), *base = strdup(real);
+	if (dir == NULL || base == NULL)
+		return pv_error_set(err, ENOMEM, "volume");
+	bool is_dir = S_ISDIR(st.st_mode);
+	s->host_dir = strdup(is_dir ? real : dirname(dir));
+	int n = is_dir ? asprintf(&s->guest_source, GUEST_SHARES "/%s", s->tag)
+		       : asprintf(&s->guest_source, GUEST_SHARES "/%s/%s", s->tag, basename(base));
+	if (s->host_dir == NULL || n < 0)
+		return pv_error_set(err, ENOMEM, "volume");
+	return 0;
+}
+
+static int prepare_volumes(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
+{
+	r->vols = calloc(o->n_volumes + 1, sizeof(*r->vols));
+	if (r->vols == NULL)
+		return pv_error_set(err, ENOMEM, "volumes");
+	for (size_t i = 0; i < o->n_volumes; i++) {
+		r->n_vols = i + 1;
+		if (prepare_volume(&o->volumes[i], i, &r->vols[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
+{
+	struct pv_user user;
+	const char *uspec = o->user ? o->user : r->img.user;
+	if (pv_user_resolve(r->rootfs, uspec, &user, err) < 0)
+		return pv_error_prefix(err, "image %s", o->image);
+	_cleanup_strv_ char **args = build_args(o, &r->img);
+	_cleanup_strv_ char **env = build_env(o, &r->img, &user, err);
+	int rc = 0;
+	if (env == NULL)
+		rc = -1;
+	else if (pv_strv_len(args) == 0)
+		rc = pv_error_set_plain(err, EINVAL, "image %s: no command given and the image has no Entrypoint or Cmd", o->image);
+	const char *cwd = o->workdir ? o->workdir : (r->img.working_dir && *r->img.working_dir ? r->img.working_dir : "/");
+	if (rc == 0 && cwd[0] != '/')
+		rc = pv_error_set_plain(err, EINVAL, "workdir %s: must be an absolute path", cwd);
+	struct pv_spec_mount *mounts = calloc(r->n_vols + 1, sizeof(*mounts));
+	if (rc == 0 && mounts == NULL)
+		rc = pv_error_set(err, ENOMEM, "spec");
+	for (size_t i = 0; rc == 0 && i < r->n_vols; i++)
+		mounts[i] = (struct pv_spec_mount){ r->vols[i].guest_source, r->vols[i].destination, r->vols[i].readonly };
+	struct pv_spec_input in = {
+		.args = args, .env = env, .cwd = cwd, .user = &user, .terminal = o->tty,
+		.rows = o->rows, .cols = o->cols, .hostname = o->hostname,
+		.root_path = GUEST_SHARES "/" ROOTFS_TAG, .cpus = o->cpus, .memory = o->memory,
+		.mounts = mounts, .n_mounts = r->n_vols,
+	};
+	if (rc == 0 && (r->spec_json = pv_spec_build(&in, err)) == NULL)
+		rc = -1;
+	free(mounts);
+	pv_user_clear(&user);
+	return rc;
+}
+
+static int prepare_rootfs(struct pv_run *r, const char *image, pv_error *err)
+{
+	_cleanup_free_ char *dest = NULL, *scratch = NULL;
+	if (asprintf(&r->data_dir, "%s/%s", r->paths->data_root, r->id) < 0 ||
+	    asprintf(&dest, "%s/rootfs", r->data_dir) < 0 ||
+	    asprintf(&scratch, "%s/scratch", r->data_dir) < 0) {
+		r->data_dir = NULL;
+		return pv_error_set(err, ENOMEM, "run");
+	}
+	if (pv_mkdir_p(r->data_dir, 0700, err) < 0)
+		return -1;
+	return pv_image_prepare(image, dest, scratch, &r->rootfs, &r->img, err);
+}
+
+static int create_sandbox(struct pv_run *r, pv_error *err)
+{
+	if (pv_sandbox_new(r->paths, r->id, &r->sb, err) < 0)
+		return -1;
+	if (pv_sandbox_add_share(r->sb, ROOTFS_TAG, r->rootfs, false, err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_vols; i++)
+		if (pv_sandbox_add_share(r->sb, r->vols[i].tag, r->vols[i].host_dir, r->vols[i].readonly, err) < 0)
+			return -1;
+	return 0;
+}
+
+int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
+		  struct pv_run **out, pv_error *err)
+{
+	struct pv_run *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return pv_error_set(err, ENOMEM, "run");
+	r->paths = paths;
+	r->interactive = o->interactive;
+	r->tty = o->tty;
+	r->cpus = o->cpus;
+	r->memory = o->memory;
+	r->boot_timeout_ms = o->boot_timeout_ms;
+	int rc = pv_random_hex(r->id, 16);
+	if (rc < 0)
+		rc = pv_error_set(err, -rc, "random id");
+	if (rc == 0)
+		rc = prepare_volumes(r, o, err);
+	if (rc == 0)
+		rc = prepare_rootfs(r, o->image, err);
+	if (rc == 0)
+		rc = build_spec(r, o, err);
+	if (rc == 0)
+		rc = create_sandbox(r, err);
+	if (rc < 0) {
+		pv_run_destroy(r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+static int create_container(struct pv_run *r, pv_error *err)
+{
+	struct pv_agent_share *sh = calloc(r->n_vols + 1, sizeof(*sh));
+	if (sh == NULL)
+		return pv_error_set(err, ENOMEM, "shares");
+	sh[0] = (struct pv_agent_share){ ROOTFS_TAG, "9p", false };
+	for (size_t i = 0; i < r->n_vols; i++)
+		sh[i + 1] = (struct pv_agent_share){ r->vols[i].tag, "9p", r->vols[i].readonly };
+	int rc = pv_agent_create(pv_sandbox_agent(r->sb), r->id, r->spec_json, sh, r->n_vols + 1,
+				 r->interactive, err);
+	free(sh);
+	return rc;
+}
+
+int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *err)
+{
+	struct pv_sandbox_config cfg = { .boot_timeout_ms = r->boot_timeout_ms };
+	pv_vm_size(r->cpus, r->memory, &cfg.vcpus, &cfg.mem_mib);
+	if (atomic_load(&r->aborted))
+		return pv_error_set_plain(err, ECANCELED, "interrupted");
+	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || create_container(r, err) < 0)
+		return atomic_load(&r->aborted) ? (pv_error_release(err), pv_error_set_plain(err, ECANCELED, "interrupted")) : -1;
+	r->io = (struct pv_io){ .agent = pv_sandbox_agent(r->sb), .container_id = r->id, .exec_id = "",
+				.in_fd = r->interactive ? in_fd : -1, .out_fd = out_fd,
+				.err_fd = r->tty ? -1 : err_fd };
+	if (pv_io_start(&r->io, err) < 0)
+		return -1;
+	r->io_started = true;
+	pid_t pid;
+	if (pv_agent_start(pv_sandbox_agent(r->sb), r->id, &pid, err) < 0)
+		return -1;
+	atomic_store(&r->started, true);
+	return 0;
+}
+
+int pv_run_wait(struct pv_run *r, int *status, pv_error *err)
+{
+	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, err) < 0)
+		return pv_error_prefix(err, "container %s", r->id);
+	pv_io_finish(&r->io);
+	r->io_started = false;
+	return 0;
+}
+
+int pv_run_signal(struct pv_run *r, int sig, pv_error *err)
+{
+	if (!atomic_load(&r->started))
+		return pv_error_set_plain(err, EAGAIN, "container not started");
+	return pv_agent_signal(pv_sandbox_agent(r->sb), r->id, "", sig, false, err);
+}
+
+int pv_run_resize(struct pv_run *r, unsigned rows, unsigned cols, pv_error *err)
+{
+	if (!atomic_load(&r->started) || !r->tty)
+		return 0;
+	return pv_agent_resize(pv_sandbox_agent(r->sb), r->id, "", rows, cols, err);
+}
+
+void pv_run_abort(struct pv_run *r)
+{
+	atomic_store(&r->aborted, true);
+	if (r->sb)
+		pv_sandbox_kill(r->sb);
+}
+
+void pv_run_destroy(struct pv_run *r)
+{
+	if (r == NULL)
+		return;
+	if (r->sb)
+		pv_sandbox_stop(r->sb);  /* ends the agent connection, so the I/O threads finish */
+	if (r->io_started)
+		pv_io_finish(&r->io);
+	pv_sandbox_destroy(r->sb);
+	if (r->data_dir)
+		(void)pv_rm_rf(r->data_dir, NULL);
+	for (size_t i = 0; i < r->n_vols; i++) {
+		free(r->vols[i].host_dir);
+		free(r->vols[i].guest_source);
+	}
+	free(r->vols);
+	pv_image_config_clear(&r->img);
+	free(r->spec_json);
+	free(r->rootfs);
+	free(r->data_dir);
+	free(r);
+}
+
+int pv_run_error_exit_code(pv_error err)
+{
+	if (err && err->errnum == ENOENT && strstr(err->msg ? err->msg : "", "exec: "))
+		return 127;
+	if (err && (err->errnum == EACCES || err->errnum == EPERM) && strstr(err->msg ? err->msg : "", "exec: "))
+		return 126;
+	return 125;
+}

@@ -1,0 +1,242 @@
+#include "sandbox.h"
+#include "cleanup.h"
+#include "guest_image.h"
+#include "hostcaps.h"
+#include "util.h"
+#include "agent_client.h"
+#include "vmm/qemu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <linux/vm_sockets.h>
+#include <unistd.h>
+
+#define AGENT_VSOCK_PORT 1024
+
+struct share {
+	char *tag;
+	char *host_path;
+	bool readonly;
+};
+
+struct pv_sandbox {
+	char *id;
+	char *state_dir;
+	const struct pv_paths *paths;
+	struct share *shares;
+	size_t n_shares;
+	struct pv_vm vm;
+	struct ttrpc_client *agent;
+	bool debug;  /* PODVM_DEBUG: guest console kept and shown on stderr at the end */
+};
+
+int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err)
+{
+	struct pv_sandbox *sb = calloc(1, sizeof(*sb));
+	if (sb == NULL || (sb->id = strdup(id)) == NULL ||
+	    asprintf(&sb->state_dir, "%s/%s", paths->state_root, id) < 0) {
+		if (sb)
+			free(sb->id);
+		free(sb);
+		return pv_error_set(err, ENOMEM, "sandbox %s", id);
+	}
+	sb->paths = paths;
+	sb->debug = getenv("PODVM_DEBUG") != NULL;
+	if (pv_mkdir_p(paths->state_root, 0711, err) < 0 || mkdir(sb->state_dir, 0700) < 0) {
+		if (*err == NULL)
+			pv_error_set(err, errno, "state directory %s", sb->state_dir);
+		free(sb->state_dir);
+		free(sb->id);
+		free(sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
+			 bool readonly, pv_error *err)
+{
+	struct share *ns = realloc(sb->shares, (sb->n_shares + 1) * sizeof(*ns));
+	if (ns == NULL)
+		return pv_error_set(err, ENOMEM, "share %s", tag);
+	sb->shares = ns;
+	struct share *s = &ns[sb->n_shares];
+	s->tag = strdup(tag);
+	s->host_path = strdup(host_path);
+	s->readonly = readonly;
+	if (s->tag == NULL || s->host_path == NULL) {
+		free(s->tag);
+		free(s->host_path);
+		return pv_error_set(err, ENOMEM, "share %s", tag);
+	}
+	sb->n_shares++;
+	return 0;
+}
+
+static int connect_serial(const char *path, pv_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "agent socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return pv_error_set(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "connect agent socket %s", path);
+	}
+	return fd;
+}
+
+/* The guest listens only once booted: retry until then. */
+static int connect_vsock(struct pv_sandbox *sb, unsigned cid, long long deadline, pv_error *err)
+{
+	for (;;) {
+		int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return pv_error_set(err, errno, "vsock socket");
+		struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = AGENT_VSOCK_PORT };
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		if (!pv_vm_alive(&sb->vm) || pv_now_ms() > deadline)
+			return pv_error_set(err, e, "connect to the agent at vsock %u:%d", cid, AGENT_VSOCK_PORT);
+		usleep(10000);
+	}
+}
+
+static unsigned pick_vsock_cid(const struct pv_host_caps *caps)
+{
+	const char *forced = getenv("PODVM_CHANNEL");
+	if (!caps->vhost_vsock || (forced && strcmp(forced, "serial") == 0))
+		return 0;
+	unsigned cid = 0;
+	char hex[9];
+	if (pv_random_hex(hex, 4) == 0)
+		cid = (unsigned)strtoul(hex, NULL, 16);
+	return 3 + cid % 0x7ffffff0u;  /* CIDs 0-2 are reserved */
+}
+
+static int boot_failed(struct pv_sandbox *sb, int timeout_ms, pv_error *err)
+{
+	char line[300];
+	bool alive = pv_vm_alive(&sb->vm);
+	pv_vm_last_line(alive ? sb->vm.console_path : sb->vm.log_path, line, sizeof(line));
+	if (!alive && line[0] == '\0')
+		pv_vm_last_line(sb->vm.console_path, line, sizeof(line));
+	pv_error_release(err);
+	if (alive)
+		return pv_error_set_plain(err, ETIMEDOUT, "guest agent did not answer within %d ms%s%s",
+					  timeout_ms, line[0] ? "; console: " : "", line);
+	return pv_error_set_plain(err, ECHILD, "VMM exited while the guest booted%s%s",
+				  line[0] ? ": " : "", line);
+}
+
+static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
+		    const struct pv_host_caps *caps, const struct pv_guest_image *img,
+		    unsigned cid, pv_error *err)
+{
+	_cleanup_free_ struct pv_vm_share *shares = calloc(sb->n_shares + 1, sizeof(*shares));
+	if (shares == NULL)
+		return pv_error_set(err, ENOMEM, "VM config");
+	for (size_t i = 0; i < sb->n_shares; i++)
+		shares[i] = (struct pv_vm_share){ sb->shares[i].tag, sb->shares[i].host_path, sb->shares[i].readonly };
+	struct pv_vm_config vc = {
+		.qemu = caps->qemu_path, .kernel = img->kernel, .initrd = img->initrd,
+		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
+		.kvm = caps->kvm, .vsock_cid = cid, .shares = shares, .n_shares = sb->n_shares,
+		.debug = sb->debug,
+	};
+	return pv_vm_start(&vc, &sb->vm, 10000, err);
+}
+
+static int connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err)
+{
+	long long deadline = pv_now_ms() + timeout_ms;
+	int fd = cid ? connect_vsock(sb, cid, deadline, err) : connect_serial(sb->vm.agent_path, err);
+	if (fd < 0)
+		return -1;
+	if (ttrpc_client_new(fd, &sb->agent, err) < 0)
+		return -1;
+	int left = (int)(deadline - pv_now_ms());
+	if (pv_agent_ping(sb->agent, left > 0 ? left : 1, NULL, 0, err) < 0)
+		return boot_failed(sb, timeout_ms, err);
+	return 0;
+}
+
+int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
+{
+	struct pv_guest_image img;
+	if (pv_guest_image_open(sb->paths->guest_dir, &img, err) < 0)
+		return -1;
+	struct pv_host_caps caps;
+	pv_host_caps_probe(sb->paths, &caps);
+	int r = 0;
+	if (caps.qemu_path[0] == '\0')
+		r = pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
+				       sb->paths->qemu);
+	unsigned cid = pick_vsock_cid(&caps);
+	if (r == 0)
+		r = start_vm(sb, cfg, &caps, &img, cid, err);
+	int timeout = cfg->boot_timeout_ms > 0 ? cfg->boot_timeout_ms : PV_DEFAULT_BOOT_TIMEOUT_MS;
+	if (r == 0)
+		r = connect_agent(sb, cid, timeout, err);
+	pv_guest_image_clear(&img);
+	return r;
+}
+
+struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
+{
+	return sb->agent;
+}
+
+const char *pv_sandbox_state_dir(struct pv_sandbox *sb)
+{
+	return sb->state_dir;
+}
+
+void pv_sandbox_kill(struct pv_sandbox *sb)
+{
+	pv_vm_kill(&sb->vm);
+}
+
+static void dump_console(struct pv_sandbox *sb)
+{
+	_cleanup_free_ char *text = NULL;
+	if (sb->vm.console_path && pv_read_file(sb->vm.console_path, 1 << 20, &text, NULL, NULL) == 0)
+		fprintf(stderr, "---- guest console (%s) ----\n%s---- end of guest console ----\n", sb->id, text);
+}
+
+void pv_sandbox_stop(struct pv_sandbox *sb)
+{
+	pv_vm_stop(&sb->vm);
+}
+
+void pv_sandbox_destroy(struct pv_sandbox *sb)
+{
+	if (sb == NULL)
+		return;
+	pv_vm_stop(&sb->vm);
+	if (sb->agent)
+		ttrpc_client_free(sb->agent);
+	if (sb->debug)
+		dump_console(sb);
+	pv_vm_clear(&sb->vm);
+	(void)pv_rm_rf(sb->state_dir, NULL);
+	for (size_t i = 0; i < sb->n_shares; i++) {
+		free(sb->shares[i].tag);
+		free(sb->shares[i].host_path);
+	}
+	free(sb->shares);
+	free(sb->state_dir);
+	free(sb->id);
+	free(sb);
+}

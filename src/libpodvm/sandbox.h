@@ -1,0 +1,32 @@
+/* A pod sandbox: one microVM with its agent, and its state under <state_root>/<id>/. */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+#include "paths.h"
+#include "ttrpc.h"
+
+#define PV_DEFAULT_BOOT_TIMEOUT_MS 60000
+
+struct pv_sandbox;
+
+struct pv_sandbox_config {
+	unsigned vcpus;
+	unsigned mem_mib;
+	int boot_timeout_ms;
+};
+
+/* Creates the state directory (it must not exist). */
+int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err);
+/* Exports a host directory to the guest as `tag` (before boot). */
+int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
+			 bool readonly, pv_error *err);
+/* Starts the VM and waits until its agent answers. */
+int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err);
+struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
+const char *pv_sandbox_state_dir(struct pv_sandbox *sb);
+/* Kills the VMM at once (for a signal handling thread); the owner still calls destroy. */
+void pv_sandbox_kill(struct pv_sandbox *sb);
+/* Stops the VM (the agent connection ends with it). */
+void pv_sandbox_stop(struct pv_sandbox *sb);
+/* Stops the VM, removes the state directory and frees everything. */
+void pv_sandbox_destroy(struct pv_sandbox *sb);

@@ -1,0 +1,287 @@
+#include "qemu.h"
+#include "qmp.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define QUIT_GRACE_MS 3000
+
+static int push(char ***argv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int push(char ***argv, const char *fmt, ...)
+{
+	_cleanup_free_ char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? -ENOMEM : pv_strv_push(argv, s);
+}
+
+/* Appends one formatted argument; returns from the caller on allocation failure. */
+#define ARG(...) do { if (push(a, __VA_ARGS__) < 0) return -ENOMEM; } while (0)
+
+static int push_machine(char ***a, const struct pv_vm_config *c)
+{
+	/* acpi=off: with ACPI the kernel does not find the virtio-mmio devices. */
+	ARG("-M");
+	ARG("microvm,acpi=off,x-option-roms=off,rtc=on");
+	ARG("-accel");
+	ARG(c->kvm ? "kvm" : "tcg");
+	ARG("-cpu");
+	ARG(c->kvm ? "host" : "max");
+	ARG("-smp");
+	ARG("%u", c->vcpus);
+	ARG("-m");
+	ARG("%uM", c->mem_mib);
+	ARG("-nodefaults");
+	ARG("-no-user-config");
+	ARG("-display");
+	ARG("none");
+	ARG("-no-reboot");  /* a guest reboot (agent shutdown, panic) ends the VM */
+	return 0;
+}
+
+static int push_boot(char ***a, const struct pv_vm_config *c)
+{
+	ARG("-kernel");
+	ARG("%s", c->kernel);
+	ARG("-initrd");
+	ARG("%s", c->initrd);
+	ARG("-append");
+	/* Under TCG the TSC follows the host clock but the boot-time watchdog, starved of CPU,
+	 * would demote it to jiffies (4 ms resolution): vouch for it. */
+	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on%s podvm.channel=%s",
+	    c->debug ? "podvm.debug=1" : "quiet", c->kvm ? "" : " tsc=reliable",
+	    c->vsock_cid ? "vsock:1024" : "serial");
+	return 0;
+}
+
+static int push_agent_channel(char ***a, const struct pv_vm_config *c, const struct pv_vm *vm)
+{
+	if (c->vsock_cid) {
+		ARG("-device");
+		ARG("vhost-vsock-device,guest-cid=%u", c->vsock_cid);
+		return 0;
+	}
+	ARG("-device");
+	ARG("virtio-serial-device,max_ports=2");
+	ARG("-chardev");
+	ARG("socket,id=agent,path=%s,server=on,wait=off", vm->agent_path);
+	ARG("-device");
+	ARG("virtserialport,chardev=agent,name=podvm.agent");
+	return 0;
+}
+
+static int push_share(char ***a, const struct pv_vm_share *s, size_t i)
+{
+	ARG("-fsdev");
+	ARG("local,id=fs%zu,path=%s,security_model=passthrough%s", i, s->host_path,
+	    s->readonly ? ",readonly=on" : "");
+	ARG("-device");
+	ARG("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, s->tag);
+	return 0;
+}
+
+static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv_vm *vm)
+{
+	ARG("-chardev");
+	ARG("file,id=console,path=%s", vm->console_path);
+	ARG("-serial");
+	ARG("chardev:console");
+	ARG("-qmp");
+	ARG("unix:%s,server=on,wait=off", vm->qmp_path);
+	ARG("-object");
+	ARG("rng-random,id=rng0,filename=/dev/urandom");
+	ARG("-device");
+	ARG("virtio-rng-device,rng=rng0");
+	if (push_agent_channel(a, c, vm) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_shares; i++)
+		if (push_share(a, &c->shares[i], i) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+char **pv_vm_argv(const struct pv_vm_config *c, const struct pv_vm *vm)
+{
+	char **a = NULL;
+	if (push(&a, "%s", c->qemu) < 0 || push_machine(&a, c) < 0 || push_boot(&a, c) < 0 ||
+	    push_devices(&a, c, vm) < 0) {
+		pv_strv_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static int set_paths(struct pv_vm *vm, const char *dir)
+{
+	if (asprintf(&vm->qmp_path, "%s/qmp.sock", dir) < 0 ||
+	    asprintf(&vm->agent_path, "%s/agent.sock", dir) < 0 ||
+	    asprintf(&vm->console_path, "%s/console.log", dir) < 0 ||
+	    asprintf(&vm->log_path, "%s/vmm.log", dir) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void __attribute__((noreturn)) exec_child(char **argv, const char *log_path, int errfd)
+{
+	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int null = open("/dev/null", O_RDONLY);
+	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		goto fail;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(argv[0], argv);
+fail:;
+	int e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+static int spawn(char **argv, struct pv_vm *vm, pv_error *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return pv_error_set(err, errno, "fork");
+	}
+	if (pid == 0)
+		exec_child(argv, vm->log_path, pipefd[1]);
+	close(pipefd[1]);
+	int child_errno = 0;
+	ssize_t n = pv_read_full(pipefd[0], &child_errno, sizeof(child_errno));
+	close(pipefd[0]);
+	vm->pid = pid;
+	if (n == sizeof(child_errno)) {
+		waitpid(pid, NULL, 0);
+		vm->pid = 0;
+		return pv_error_set(err, child_errno, "VMM %s", argv[0]);
+	}
+	return 0;
+}
+
+bool pv_vm_alive(struct pv_vm *vm)
+{
+	if (vm->pid <= 0)
+		return false;
+	pid_t r = waitpid(vm->pid, NULL, WNOHANG);
+	if (r == vm->pid || (r < 0 && errno == ECHILD)) {
+		vm->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+void pv_vm_last_line(const char *path, char *out, size_t len)
+{
+	out[0] = '\0';
+	_cleanup_free_ char *text = NULL;
+	size_t n = 0;
+	if (path == NULL || pv_read_file(path, 1 << 20, &text, &n, NULL) < 0)
+		return;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	char *start = text + n;
+	while (start > text && start[-1] != '\n')
+		start--;
+	snprintf(out, len, "%s", start);
+}
+
+static int exited_error(struct pv_vm *vm, pv_error *err)
+{
+	char line[300];
+	pv_vm_last_line(vm->log_path, line, sizeof(line));
+	return pv_error_set_plain(err, ECHILD, "VMM exited during start%s%s", line[0] ? ": " : "", line);
+}
+
+static int wait_for_sockets(struct pv_vm *vm, const struct pv_vm_config *c, int timeout_ms, pv_error *err)
+{
+	long long deadline = pv_now_ms() + timeout_ms;
+	for (;;) {
+		bool ready = access(vm->qmp_path, F_OK) == 0 && (c->vsock_cid || access(vm->agent_path, F_OK) == 0);
+		if (ready)
+			return 0;
+		if (!pv_vm_alive(vm))
+			return exited_error(vm, err);
+		if (pv_now_ms() > deadline)
+			return pv_error_set_plain(err, ETIMEDOUT, "VMM did not create its sockets within %d ms", timeout_ms);
+		usleep(5000);
+	}
+}
+
+int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, pv_error *err)
+{
+	memset(vm, 0, sizeof(*vm));
+	if (set_paths(vm, c->state_dir) < 0)
+		return pv_error_set(err, ENOMEM, "VMM");
+	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
+	if (argv == NULL)
+		return pv_error_set(err, ENOMEM, "VMM arguments");
+	if (spawn(argv, vm, err) < 0)
+		return -1;
+	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
+		pv_vm_stop(vm);
+		return -1;
+	}
+	return 0;
+}
+
+static bool wait_exit(struct pv_vm *vm, int timeout_ms)
+{
+	long long deadline = pv_now_ms() + timeout_ms;
+	while (pv_vm_alive(vm)) {
+		if (pv_now_ms() > deadline)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+void pv_vm_kill(struct pv_vm *vm)
+{
+	if (vm->pid > 0)
+		kill(vm->pid, SIGKILL);
+}
+
+void pv_vm_stop(struct pv_vm *vm)
+{
+	if (vm->pid <= 0)
+		return;
+	struct pv_qmp *q = NULL;
+	if (pv_qmp_connect(vm->qmp_path, 1000, &q, NULL) == 0) {
+		(void)pv_qmp_execute(q, "quit", NULL, NULL, NULL);
+		pv_qmp_close(q);
+	}
+	if (!wait_exit(vm, QUIT_GRACE_MS)) {
+		kill(vm->pid, SIGKILL);
+		waitpid(vm->pid, NULL, 0);
+		vm->pid = 0;
+	}
+}
+
+void pv_vm_clear(struct pv_vm *vm)
+{
+	free(vm->qmp_path);
+	free(vm->agent_path);
+	free(vm->console_path);
+	free(vm->log_path);
+	memset(vm, 0, sizeof(*vm));
+}

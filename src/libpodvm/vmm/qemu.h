@@ -1,0 +1,49 @@
+/* The VMM: a QEMU `microvm` machine spawned directly (its own process group, killed with its
+ * parent), KVM where /dev/kvm is usable and TCG otherwise, stopped over QMP. */
+#pragma once
+#include <stdbool.h>
+#include <sys/types.h>
+#include "error.h"
+
+struct pv_vm_share {
+	const char *tag;        /* mount tag seen by the guest */
+	const char *host_path;  /* directory exported */
+	bool readonly;
+};
+
+struct pv_vm_config {
+	const char *qemu;       /* path of qemu-system-x86_64 */
+	const char *kernel;
+	const char *initrd;
+	const char *state_dir;  /* the VM's sockets and logs go here */
+	unsigned vcpus;
+	unsigned mem_mib;
+	bool kvm;
+	unsigned vsock_cid;     /* 0: agent over virtio-serial; else vhost-vsock with this CID */
+	const struct pv_vm_share *shares;
+	size_t n_shares;
+	bool debug;             /* verbose guest console, agent debug logging */
+};
+
+struct pv_vm {
+	pid_t pid;
+	char *qmp_path;
+	char *agent_path;       /* unix socket of the virtio-serial agent port */
+	char *console_path;     /* guest serial console output */
+	char *log_path;         /* QEMU's own stdout/stderr */
+};
+
+/* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
+char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
+/* Spawns QEMU and waits until its QMP and agent sockets exist. On failure nothing keeps
+ * running, and the error says why (QEMU's last log line when it exited). */
+int pv_vm_start(const struct pv_vm_config *cfg, struct pv_vm *vm, int timeout_ms, pv_error *err);
+/* True while the QEMU process has not exited. */
+bool pv_vm_alive(struct pv_vm *vm);
+/* Asks QEMU to quit over QMP; kills it if it does not within a grace period; reaps it. */
+void pv_vm_stop(struct pv_vm *vm);
+/* SIGKILL, no waiting (safe from a signal-handling thread). */
+void pv_vm_kill(struct pv_vm *vm);
+/* The last non-empty line of a log file, for error messages ("" if none). */
+void pv_vm_last_line(const char *path, char *out, size_t len);
+void pv_vm_clear(struct pv_vm *vm);

@@ -1,0 +1,149 @@
+#include "qmp.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define QMP_TIMEOUT_MS 10000
+
+struct pv_qmp {
+	int fd;
+	char buf[65536];
+	size_t used;
+};
+
+static int connect_unix(const char *path, pv_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "QMP socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return pv_error_set(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "connect %s", path);
+	}
+	return fd;
+}
+
+/* Reads one newline-terminated JSON message. */
+static json_t *read_message(struct pv_qmp *q, pv_error *err)
+{
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->used);
+		if (nl) {
+			json_error_t je;
+			json_t *msg = json_loadb(q->buf, (size_t)(nl - q->buf), 0, &je);
+			q->used -= (size_t)(nl + 1 - q->buf);
+			memmove(q->buf, nl + 1, q->used);
+			if (msg == NULL)
+				pv_error_set_plain(err, EPROTO, "QMP: invalid JSON: %s", je.text);
+			return msg;
+		}
+		if (q->used == sizeof(q->buf)) {
+			pv_error_set_plain(err, EMSGSIZE, "QMP: message too long");
+			return NULL;
+		}
+		struct pollfd p = { .fd = q->fd, .events = POLLIN };
+		int n = poll(&p, 1, QMP_TIMEOUT_MS);
+		if (n == 0) {
+			pv_error_set_plain(err, ETIMEDOUT, "QMP: no answer from the VMM");
+			return NULL;
+		}
+		ssize_t r = n < 0 ? -1 : read(q->fd, q->buf + q->used, sizeof(q->buf) - q->used);
+		if (r <= 0) {
+			pv_error_set(err, r == 0 ? ECONNRESET : errno, "QMP: read");
+			return NULL;
+		}
+		q->used += (size_t)r;
+	}
+}
+
+static int send_command(struct pv_qmp *q, const char *command, json_t *args, pv_error *err)
+{
+	json_t *cmd = json_pack("{s:s}", "execute", command);
+	if (cmd == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	if (args)
+		json_object_set(cmd, "arguments", args);
+	_cleanup_free_ char *text = json_dumps(cmd, JSON_COMPACT);
+	json_decref(cmd);
+	if (text == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	ssize_t n = pv_write_all(q->fd, text, strlen(text));
+	if (n >= 0)
+		n = pv_write_all(q->fd, "\n", 1);
+	if (n < 0)
+		return pv_error_set(err, (int)-n, "QMP: send %s", command);
+	return 0;
+}
+
+int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t **ret, pv_error *err)
+{
+	if (send_command(q, command, args, err) < 0)
+		return -1;
+	for (;;) {
+		json_t *msg = read_message(q, err);
+		if (msg == NULL)
+			return pv_error_prefix(err, "QMP %s", command);
+		json_t *error = json_object_get(msg, "error");
+		json_t *value = json_object_get(msg, "return");
+		if (error) {
+			const char *desc = json_string_value(json_object_get(error, "desc"));
+			pv_error_set_plain(err, EIO, "QMP %s: %s", command, desc ? desc : "failed");
+			json_decref(msg);
+			return -EIO;
+		}
+		if (value) {
+			if (ret)
+				*ret = json_incref(value);
+			json_decref(msg);
+			return 0;
+		}
+		json_decref(msg);  /* an asynchronous event */
+	}
+}
+
+int pv_qmp_connect(const char *path, int timeout_ms, struct pv_qmp **out, pv_error *err)
+{
+	(void)timeout_ms;
+	struct pv_qmp *q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	q->fd = connect_unix(path, err);
+	if (q->fd < 0) {
+		free(q);
+		return -1;
+	}
+	json_t *greeting = read_message(q, err);
+	int r = greeting && json_object_get(greeting, "QMP") ? 0 : -EPROTO;
+	json_decref(greeting);
+	if (r < 0)
+		pv_error_set_plain(err, EPROTO, "QMP %s: no greeting", path);
+	if (r == 0)
+		r = pv_qmp_execute(q, "qmp_capabilities", NULL, NULL, err);
+	if (r < 0) {
+		pv_qmp_close(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
+void pv_qmp_close(struct pv_qmp *q)
+{
+	if (q == NULL)
+		return;
+	close(q->fd);
+	free(q);
+}

@@ -1,0 +1,12 @@
+/* A minimal QMP client: capabilities negotiation, then synchronous commands. */
+#pragma once
+#include <jansson.h>
+#include "error.h"
+
+struct pv_qmp;
+
+/* Connects to QEMU's QMP socket and negotiates capabilities. */
+int pv_qmp_connect(const char *socket_path, int timeout_ms, struct pv_qmp **out, pv_error *err);
+/* Runs a command; *ret (may be NULL) receives the "return" value. Events are skipped. */
+int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t **ret, pv_error *err);
+void pv_qmp_close(struct pv_qmp *q);

@@ -1,0 +1,58 @@
+/* podvm check: what this host can do for podvm. */
+#include "commands.h"
+#include "guest_image.h"
+#include "hostcaps.h"
+#include "paths.h"
+
+#include <stdio.h>
+
+static const char *yes_no(int v)
+{
+	return v ? "yes" : "no";
+}
+
+static int report_image(const struct pv_paths *paths)
+{
+	struct pv_guest_image img;
+	pv_error err = NULL;
+	if (pv_guest_image_open(paths->guest_dir, &img, &err) < 0) {
+		printf("guest image:  missing (%s)\n", err->msg);
+		pv_error_release(&err);
+		return 1;
+	}
+	long long total = (long long)(img.kernel_size + img.initrd_size);
+	printf("guest image:  %s\n", paths->guest_dir);
+	printf("  kernel:     %s (%lld bytes)\n", img.kernel_release, (long long)img.kernel_size);
+	printf("  initramfs:  %lld bytes\n", (long long)img.initrd_size);
+	printf("  total:      %lld bytes (%.1f MB)\n", total, total / 1e6);
+	pv_guest_image_clear(&img);
+	return 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "Usage: podvm check\n");
+		return 125;
+	}
+	struct pv_paths paths;
+	pv_error err = NULL;
+	if (pv_paths_init(&paths, &err) < 0) {
+		pv_error_print("podvm", &err);
+		return 125;
+	}
+	struct pv_host_caps c;
+	pv_host_caps_probe(&paths, &c);
+	printf("accelerator:  %s (%s)\n", c.kvm ? "kvm" : "tcg (software emulation)", c.kvm_detail);
+	printf("vhost-vsock:  %s (agent channel: %s)\n", yes_no(c.vhost_vsock), c.vhost_vsock ? "vsock" : "virtio-serial");
+	printf("intel tdx:    %s\n", yes_no(c.tdx));
+	printf("amd sev-snp:  %s\n", yes_no(c.sev_snp));
+	if (c.qemu_path[0])
+		printf("vmm:          %s (%s)\n", c.qemu_path, c.qemu_version);
+	else
+		printf("vmm:          %s not found\n", paths.qemu);
+	int bad = report_image(&paths) || c.qemu_path[0] == '\0';
+	pv_paths_clear(&paths);
+	return bad ? 1 : 0;
+}

@@ -1,0 +1,5 @@
+/* podvm's verbs; each returns the process exit code. */
+#pragma once
+
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
