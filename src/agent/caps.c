@@ -85,13 +85,16 @@ static int set_ambient(uint64_t ambient)
 	return 0;
 }
 
-int caps_apply(const struct spec_caps *caps)
+int caps_drop_bounding(const struct spec_caps *caps)
+{
+	return caps->set ? drop_bounding(caps->bounding) : 0;
+}
+
+int caps_set(const struct spec_caps *caps)
 {
 	if (!caps->set)
 		return 0;
-	int r = drop_bounding(caps->bounding);
-	if (r == 0)
-		r = set_sets(caps);
+	int r = set_sets(caps);
 	if (r == 0)
 		r = set_ambient(caps->ambient);
 	return r;

@@ -5,22 +5,43 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
-static int sync_fd = -1;
+#define SYNC_FD 3
+#define START_FD 4
 
-static void report(int type, int errnum, int pid, const char *fmt, ...)
+static void send_msg(const struct child_msg *m, int fd)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = sizeof(control);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	(void)!sendmsg(SYNC_FD, &mh, MSG_NOSIGNAL);
+}
+
+static void report(int type, int errnum, int pid, int fd, const char *fmt, ...)
 {
 	struct child_msg m = { .type = type, .errnum = errnum, .pid = pid };
 	if (fmt) {
@@ -29,40 +50,36 @@ static void report(int type, int errnum, int pid, const char *fmt, ...)
 		vsnprintf(m.msg, sizeof(m.msg), fmt, ap);
 		va_end(ap);
 	}
-	(void)!write(sync_fd, &m, sizeof(m));
+	send_msg(&m, fd);
 }
 
+/* errnum > 0 appends strerror(errnum); errnum <= 0 reports -errnum with the text as is. */
 static void __attribute__((noreturn)) fail(int errnum, const char *fmt, const char *arg)
 {
 	char buf[400];
 	snprintf(buf, sizeof(buf), fmt, arg);
 	if (errnum > 0)
-		report(CHILD_ERROR, errnum, 0, "%s: %s", buf, strerror(errnum));
+		report(CHILD_ERROR, errnum, 0, -1, "%s: %s", buf, strerror(errnum));
 	else
-		report(CHILD_ERROR, -errnum, 0, "%s", buf);
+		report(CHILD_ERROR, -errnum, 0, -1, "%s", buf);
 	_exit(127);
 }
 
 /* Moves the fds we keep above the ones we assign, then installs them: 0-2 stdio, 3 sync,
- * 4 start gate, 5 console. Everything else is closed so no agent fd leaks in. */
-static void install_fds(const struct child_fds *in, int *start_fd, int *console_fd)
+ * 4 start gate. Everything else is closed so no agent fd leaks in. */
+static void install_fds(const struct child_fds *in)
 {
-	int src[6] = { in->stdin_fd, in->stdout_fd, in->stderr_fd, in->sync_fd, in->start_fd, in->console_fd };
-	int tmp[6];
-	for (int i = 0; i < 6; i++)
+	int src[5] = { in->stdin_fd, in->stdout_fd, in->stderr_fd, in->sync_fd, in->start_fd };
+	int tmp[5];
+	for (int i = 0; i < 5; i++)
 		tmp[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD, 1000) : -1;
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		if (tmp[i] >= 0 && dup2(tmp[i], i) < 0)
 			_exit(126);
-	syscall(SYS_close_range, 6, ~0U, 0);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	sync_fd = 3;
-	*start_fd = in->start_fd >= 0 ? 4 : -1;
-	if (*start_fd >= 0)
-		fcntl(4, F_SETFD, FD_CLOEXEC);
-	*console_fd = in->console_fd >= 0 ? 5 : -1;
-	if (*console_fd >= 0)
-		fcntl(5, F_SETFD, FD_CLOEXEC);
+	syscall(SYS_close_range, 5, ~0U, 0);
+	fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+	if (in->start_fd >= 0)
+		fcntl(START_FD, F_SETFD, FD_CLOEXEC);
 }
 
 static void reset_signals(void)
@@ -75,10 +92,41 @@ static void reset_signals(void)
 			signal(sig, SIG_DFL);
 }
 
-static void set_session(bool terminal)
+/* Opens a pty in the container's own devpts (as runc does), hands the master to the agent
+ * and makes the peer the process's stdio and controlling terminal. */
+static void setup_terminal(const struct spec_process *p, bool bind_console)
 {
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (master < 0)
+		fail(errno, "%s", "open /dev/ptmx");
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		fail(errno, "%s", "unlock pty");
+	int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (peer < 0)
+		fail(errno, "%s", "open pty peer");
+	if (p->rows && p->cols) {
+		struct winsize ws = { .ws_row = p->rows, .ws_col = p->cols };
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
+	if (bind_console) {
+		unsigned n;
+		char path[32];
+		if (ioctl(master, TIOCGPTN, &n) < 0)
+			fail(errno, "%s", "pty number");
+		snprintf(path, sizeof(path), "/dev/pts/%u", n);
+		int r = rootfs_bind_console(path);
+		if (r < 0)
+			fail(-r, "bind %s on /dev/console", path);
+	}
+	report(CHILD_PTY, 0, 0, master, NULL);
+	close(master);
+	for (int i = 0; i < 3; i++)
+		if (dup2(peer, i) < 0)
+			fail(errno, "%s", "terminal stdio");
+	close(peer);
 	setsid();
-	if (terminal && ioctl(0, TIOCSCTTY, 0) < 0)
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
 		fail(errno, "%s", "set controlling terminal");
 }
 
@@ -106,6 +154,9 @@ static void write_oom_score_adj(int value)
 static void set_identity(const struct spec_process *p)
 {
 	bool keep_caps = p->caps.set && p->uid != 0;
+	int r = caps_drop_bounding(&p->caps);
+	if (r < 0)
+		fail(-r, "%s", "drop capabilities from the bounding set");
 	if (keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		fail(errno, "%s", "keep capabilities");
 	/* Raw syscalls: glibc's wrappers would try to change the credentials of the agent's
@@ -116,9 +167,9 @@ static void set_identity(const struct spec_process *p)
 		fail(errno, "%s", "setgid");
 	if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
 		fail(errno, "%s", "setuid");
-	int r = caps_apply(&p->caps);
+	r = caps_set(&p->caps);
 	if (r < 0)
-		fail(-r, "%s", "apply capabilities");
+		fail(-r, "%s", "set capabilities");
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(errno, "%s", "no_new_privs");
 }
@@ -171,36 +222,38 @@ static void __attribute__((noreturn)) exec_process(const struct spec_process *p)
 	fail(best, "exec: \"%s\"", file);
 }
 
-static void wait_for_start(int start_fd)
+static void wait_for_start(void)
 {
 	char c;
 	ssize_t n;
 	do
-		n = read(start_fd, &c, 1);
+		n = read(START_FD, &c, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(0);  /* the agent dropped the container before starting it */
-	close(start_fd);
+	close(START_FD);
 }
 
 void child_run_init(const struct spec *s, const struct child_fds *fds)
 {
-	int start_fd, console_fd;
-	install_fds(fds, &start_fd, &console_fd);
+	install_fds(fds);
 	reset_signals();
-	set_session(s->process.terminal);
+	if (!s->process.terminal)
+		setsid();
 	if ((s->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		fail(errno, "%s", "unshare cgroup namespace");
 	if (s->hostname && (s->clone_flags & CLONE_NEWUTS) &&
 	    sethostname(s->hostname, strlen(s->hostname)) < 0)
 		fail(errno, "sethostname %s", s->hostname);
 	char msg[400];
-	int r = rootfs_setup(s, fds->console_path, msg, sizeof(msg));
+	int r = rootfs_setup(s, msg, sizeof(msg));
 	if (r < 0)
-		fail(-r, "%s", msg);
+		fail(r, "%s", msg);
+	if (s->process.terminal)
+		setup_terminal(&s->process, true);
 	setup_process(&s->process);
-	report(CHILD_READY, 0, 0, NULL);
-	wait_for_start(start_fd);
+	report(CHILD_READY, 0, 0, -1, NULL);
+	wait_for_start();
 	exec_process(&s->process);
 }
 
@@ -225,8 +278,7 @@ static void join_namespaces(pid_t init_pid, int ns_flags)
 void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
 		    const struct child_fds *fds)
 {
-	int start_fd, console_fd;
-	install_fds(fds, &start_fd, &console_fd);
+	install_fds(fds);
 	reset_signals();
 	join_namespaces(init_pid, ns_flags);
 	/* CLONE_PARENT: the process becomes the agent's child, so the agent reaps it. */
@@ -234,10 +286,36 @@ void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
 	if (pid < 0)
 		fail(errno, "%s", "clone exec process");
 	if (pid > 0) {
-		report(CHILD_PID, 0, pid, NULL);
+		report(CHILD_PID, 0, pid, -1, NULL);
 		_exit(0);
 	}
-	set_session(p->terminal);
+	if (p->terminal)
+		setup_terminal(p, false);
+	else
+		setsid();
 	setup_process(p);
 	exec_process(p);
+}
+
+int child_read_msg(int sync_fd, struct child_msg *m, int *fd)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			     .msg_controllen = sizeof(control) };
+	ssize_t n;
+	do
+		n = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return 0;
+	if ((size_t)n != sizeof(*m))
+		return -EPROTO;
+	m->msg[sizeof(m->msg) - 1] = '\0';
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (fd && c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return 1;
 }

@@ -1,14 +1,17 @@
 /* What runs in a freshly cloned container process, between clone and execve. The agent is
  * multithreaded, so this code only makes syscalls and formats into stack buffers: no
- * allocation, no locks. Failures are reported to the agent over the sync pipe. */
+ * allocation, no locks, no glibc wrappers that coordinate threads. It reports to the agent
+ * over the sync socket, which is close-on-exec: EOF there means the exec succeeded. */
 #pragma once
+#include <stdbool.h>
 #include <sys/types.h>
 #include "spec.h"
 
 enum child_msg_type {
-	CHILD_READY = 1,   /* setup done, waiting for the start byte */
+	CHILD_READY = 1,   /* init: setup done, waiting for the start byte */
 	CHILD_ERROR = 2,   /* setup or exec failed: errnum + message */
-	CHILD_PID = 3,     /* exec path: pid of the process in the container */
+	CHILD_PID = 3,     /* exec: pid of the process in the container */
+	CHILD_PTY = 4,     /* the terminal's master, passed along (SCM_RIGHTS) */
 };
 
 struct child_msg {
@@ -18,19 +21,20 @@ struct child_msg {
 	char msg[480];
 };
 
-/* Descriptors the child needs, already placed by the parent's preparation. */
 struct child_fds {
-	int stdin_fd, stdout_fd, stderr_fd;  /* become 0, 1, 2 */
-	int sync_fd;     /* write end, close-on-exec: EOF at the agent means exec succeeded */
+	int stdin_fd, stdout_fd, stderr_fd;  /* become 0, 1, 2 (replaced by the pty's peer
+					      * when the process has a terminal) */
+	int sync_fd;     /* this end of the sync socket */
 	int start_fd;    /* read end of the start gate; -1 for exec processes */
-	int console_fd;  /* the pty slave when terminal, else -1 */
-	const char *console_path;  /* its path in the agent's /dev/pts, for /dev/console */
 };
 
-/* The container's init: mounts, pivot_root, identity, then waits for the start byte and
- * execs. Never returns. */
+/* The container's init: mounts, pivot_root, terminal, identity, then waits for the start
+ * byte and execs. Never returns. */
 void child_run_init(const struct spec *s, const struct child_fds *fds) __attribute__((noreturn));
 /* An exec process: joins the namespaces of init_pid, then forks (CLONE_PARENT) the process
  * that runs `p`, reports its pid and exits. Never returns. */
 void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
 		    const struct child_fds *fds) __attribute__((noreturn));
+/* Agent side: receives one message and, with CHILD_PTY, the fd in *fd. Returns 1 with a
+ * message, 0 at EOF, -errno. */
+int child_read_msg(int sync_fd, struct child_msg *m, int *fd);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -34,12 +35,11 @@ struct container {
 static pthread_mutex_t containers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct container *containers;
 
-/* The child's and the agent's ends of a process's stdio. */
+/* The child's and the agent's ends of a process's stdio. A process with a terminal gets
+ * /dev/null until it opens its pty inside the container and sends the master back. */
 struct stdio_set {
 	int child_in, child_out, child_err;
 	int parent_in, parent_out, parent_err;
-	int console;
-	char console_path[64];
 };
 
 static void close_if(int *fd)
@@ -58,41 +58,14 @@ static void stdio_close_child(struct stdio_set *io)
 	close_if(&io->child_in);
 	close_if(&io->child_out);
 	close_if(&io->child_err);
-	io->console = -1;  /* same fd as child_in when a terminal */
 }
 
 static void stdio_close_all(struct stdio_set *io)
 {
 	stdio_close_child(io);
-	if (io->parent_in == io->parent_out)
-		io->parent_in = -1;
 	close_if(&io->parent_in);
 	close_if(&io->parent_out);
 	close_if(&io->parent_err);
-}
-
-static int stdio_terminal(struct stdio_set *io, unsigned rows, unsigned cols, pv_error *err)
-{
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0)
-		return pv_error_set(err, errno, "open pty");
-	if (grantpt(master) < 0 || unlockpt(master) < 0 ||
-	    ptsname_r(master, io->console_path, sizeof(io->console_path)) != 0) {
-		close(master);
-		return pv_error_set(err, errno, "set up pty");
-	}
-	int slave = open(io->console_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0) {
-		close(master);
-		return pv_error_set(err, errno, "open %s", io->console_path);
-	}
-	if (rows && cols) {
-		struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
-		ioctl(master, TIOCSWINSZ, &ws);
-	}
-	io->parent_in = io->parent_out = master;
-	io->child_in = io->child_out = io->child_err = io->console = slave;
-	return 0;
 }
 
 static int stdio_pipes(struct stdio_set *io, bool want_stdin, pv_error *err)
@@ -100,12 +73,9 @@ static int stdio_pipes(struct stdio_set *io, bool want_stdin, pv_error *err)
 	int out[2], errp[2], in[2] = { -1, -1 };
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return pv_error_set(err, errno, "pipe");
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		close(out[0]);
-		close(out[1]);
-		return pv_error_set(err, errno, "pipe");
-	}
 	io->parent_out = out[0], io->child_out = out[1];
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
 	io->parent_err = errp[0], io->child_err = errp[1];
 	if (want_stdin) {
 		if (pipe2(in, O_CLOEXEC) < 0)
@@ -120,9 +90,15 @@ static int stdio_pipes(struct stdio_set *io, bool want_stdin, pv_error *err)
 static int stdio_prepare(const struct spec_process *p, bool want_stdin, struct stdio_set *io,
 			 pv_error *err)
 {
-	*io = (struct stdio_set){ -1, -1, -1, -1, -1, -1, -1, "" };
-	int r = p->terminal ? stdio_terminal(io, p->rows, p->cols, err)
-			    : stdio_pipes(io, want_stdin, err);
+	*io = (struct stdio_set){ -1, -1, -1, -1, -1, -1 };
+	int r;
+	if (p->terminal) {
+		io->child_in = open("/dev/null", O_RDWR | O_CLOEXEC);
+		io->child_out = io->child_err = io->child_in;
+		r = io->child_in < 0 ? pv_error_set(err, errno, "open /dev/null") : 0;
+	} else {
+		r = stdio_pipes(io, want_stdin, err);
+	}
 	if (r < 0)
 		stdio_close_all(io);
 	return r;
@@ -137,6 +113,12 @@ static void proc_take_stdio(struct agent_proc *proc, struct stdio_set *io, bool 
 	io->parent_in = io->parent_out = io->parent_err = -1;
 }
 
+/* The pty master arrives from the child: it is both stdin and output of the process. */
+static void proc_take_pty(struct agent_proc *proc, int master)
+{
+	proc->stdin_fd = proc->out_fd = master;
+}
+
 static pid_t clone_into_cgroup(int flags, int cgroup_fd)
 {
 	struct clone_args args = {
@@ -147,24 +129,25 @@ static pid_t clone_into_cgroup(int flags, int cgroup_fd)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-/* Reads one message from the child. Returns 1 with *m filled, 0 at EOF, -errno. */
-static int read_child_msg(int fd, struct child_msg *m)
+/* Reads the child's messages up to `until` (READY, PID) or EOF. Returns 1 on `until`, 0 at
+ * EOF, or a negative value with *err set for a reported failure. */
+static int read_until(int sync_fd, int until, struct agent_proc *proc, const char *id, pv_error *err)
 {
-	ssize_t n = pv_read_full(fd, m, sizeof(*m));
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
-		return 0;
-	if ((size_t)n != sizeof(*m))
-		return -EPROTO;
-	m->msg[sizeof(m->msg) - 1] = '\0';
-	return 1;
-}
-
-static int child_error(const struct child_msg *m, const char *id, pv_error *err)
-{
-	int e = m->errnum ? m->errnum : EIO;
-	return pv_error_set_plain(err, e, "container %s: %s", id, m->msg);
+	for (;;) {
+		struct child_msg m;
+		int fd = -1;
+		int r = child_read_msg(sync_fd, &m, &fd);
+		if (r <= 0)
+			return r == 0 ? 0 : pv_error_set(err, -r, "container %s: sync", id);
+		if (m.type == CHILD_PTY && fd >= 0)
+			proc_take_pty(proc, fd);
+		else if (m.type == CHILD_PID)
+			proc_set_pid(proc, m.pid);
+		else if (m.type == CHILD_ERROR)
+			return pv_error_set_plain(err, m.errnum ? m.errnum : EIO, "container %s: %s", id, m.msg);
+		if (m.type == until)
+			return 1;
+	}
 }
 
 static struct container *find_locked(const char *id)
@@ -224,15 +207,14 @@ static void container_free(struct container *c)
 static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, pv_error *err)
 {
 	int sync[2], gate[2];
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		return pv_error_set(err, errno, "pipe");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+		return pv_error_set(err, errno, "socketpair");
 	if (pipe2(gate, O_CLOEXEC) < 0) {
 		close(sync[0]);
 		close(sync[1]);
 		return pv_error_set(err, errno, "pipe");
 	}
-	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0],
-				 io->console, io->console >= 0 ? io->console_path : NULL };
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0] };
 	debug("container %s: cloning init", c->id);
 	pid_t pid = clone_into_cgroup(c->spec.clone_flags & ~CLONE_NEWCGROUP, cgroup_fd);
 	if (pid == 0)
@@ -246,13 +228,10 @@ static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, 
 		return pv_error_set(err, saved, "container %s: clone", c->id);
 	proc_set_pid(c->init, pid);
 	debug("container %s: init is pid %d, waiting for its setup", c->id, (int)pid);
-	struct child_msg m;
-	int r = read_child_msg(c->sync_fd, &m);
-	if (r == 1 && m.type == CHILD_READY)
-		return 0;
-	if (r == 1 && m.type == CHILD_ERROR)
-		return child_error(&m, c->id, err);
-	return pv_error_set_plain(err, EIO, "container %s: init exited during setup", c->id);
+	int r = read_until(c->sync_fd, CHILD_READY, c->init, c->id, err);
+	if (r == 0)
+		return pv_error_set_plain(err, EIO, "container %s: init exited during setup", c->id);
+	return r < 0 ? -1 : 0;
 }
 
 static void discard_failed(struct container *c)
@@ -351,13 +330,11 @@ int container_start(const char *id, pid_t *pid, pv_error *err)
 	if (pv_write_all(c->start_fd, "s", 1) < 0)
 		return pv_error_set(err, errno, "container %s: start", id);
 	close_if(&c->start_fd);
-	struct child_msg m;
-	int r = read_child_msg(c->sync_fd, &m);
+	/* The sync socket closes on a successful exec; a failure arrives as a message. */
+	int r = read_until(c->sync_fd, 0, c->init, id, err);
 	close_if(&c->sync_fd);
-	if (r == 1 && m.type == CHILD_ERROR)
-		return child_error(&m, id, err);
 	if (r < 0)
-		return pv_error_set(err, -r, "container %s: start", id);
+		return -1;
 	*pid = c->init->pid;
 	return 0;
 }
@@ -366,16 +343,15 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 		      struct stdio_set *io, pv_error *err)
 {
 	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		return pv_error_set(err, errno, "pipe");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+		return pv_error_set(err, errno, "socketpair");
 	_cleanup_close_ int cgfd = cgroup_open(c->id, err);
 	if (cgfd < 0) {
 		close(sync[0]);
 		close(sync[1]);
 		return -1;
 	}
-	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1,
-				 io->console, NULL };
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1 };
 	pid_t mid = clone_into_cgroup(0, cgfd);
 	if (mid == 0)
 		child_run_exec(c->init->pid, c->spec.clone_flags, p, &fds);
@@ -384,17 +360,13 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 	_cleanup_close_ int rd = sync[0];
 	if (mid < 0)
 		return pv_error_set(err, saved, "exec in %s: clone", c->id);
-	struct child_msg m;
-	int r = read_child_msg(rd, &m);
-	if (r == 1 && m.type == CHILD_PID) {
-		proc_set_pid(proc, m.pid);
-		r = read_child_msg(rd, &m);
-	}
-	if (r == 0 && proc->pid > 0)
-		return 0;
-	if (r == 1 && m.type == CHILD_ERROR)
-		return child_error(&m, c->id, err);
-	return pv_error_set_plain(err, EIO, "exec in %s: process exited during setup", c->id);
+	/* PID (from the intermediate), PTY, then EOF once the process has exec'd. */
+	int r = read_until(rd, 0, proc, c->id, err);
+	if (r < 0)
+		return -1;
+	if (proc->pid <= 0)
+		return pv_error_set_plain(err, EIO, "exec in %s: process exited during setup", c->id);
+	return 0;
 }
 
 static int exec_prepare(struct container *c, const char *exec_id, const struct spec_process *p,

@@ -78,16 +78,28 @@ static bool source_is_dir(const char *source)
 	return stat(source, &st) < 0 || S_ISDIR(st.st_mode);
 }
 
-static int mount_bind(const struct spec_mount *m, const char *target)
+/* A bind mount takes flags such as ro only on a remount; the remount (and a propagation
+ * change) must name the new mount, so the target is resolved again once it is there. */
+static int mount_bind(int rootfd, const struct spec_mount *m, const char *target)
 {
 	unsigned long flags = MS_BIND | (m->recursive ? MS_REC : 0);
 	if (mount(m->source, target, NULL, flags, NULL) < 0)
 		return -errno;
-	/* Flags such as ro only take effect on a remount of the bind. */
 	unsigned long extra = m->flags & ~(unsigned long)MS_REC;
-	if (extra && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | extra, NULL) < 0)
-		return -errno;
-	return 0;
+	if (!extra && !m->propagation)
+		return 0;
+	int fd = open_in_root(rootfd, m->destination, O_PATH);
+	if (fd < 0)
+		return fd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int r = 0;
+	if (extra && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | extra, NULL) < 0)
+		r = -errno;
+	if (r == 0 && m->propagation && mount(NULL, path, NULL, m->propagation, NULL) < 0)
+		r = -errno;
+	close(fd);
+	return r;
 }
 
 static int mount_fs(const struct spec_mount *m, const char *target)
@@ -112,9 +124,7 @@ static int apply_mount(int rootfd, const struct spec_mount *m, char *msg, size_t
 		return FAIL(fd, "mount %s: create mount point: %s", m->destination, strerror(-fd));
 	char target[64];
 	fd_path(fd, target, sizeof(target));
-	int r = m->bind ? mount_bind(m, target) : mount_fs(m, target);
-	if (r == 0 && m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
-		r = -errno;
+	int r = m->bind ? mount_bind(rootfd, m, target) : mount_fs(m, target);
 	close(fd);
 	if (r < 0)
 		return FAIL(r, "mount %s (%s) on %s: %s", m->source ? m->source : "", m->bind ? "bind" : m->type,
@@ -157,18 +167,13 @@ static int make_devices(int rootfd, char *msg, size_t msglen)
 	return r;
 }
 
-static int bind_console(int rootfd, const char *console_path, char *msg, size_t msglen)
+int rootfs_bind_console(const char *pts_path)
 {
-	int fd = create_in_root(rootfd, "/dev/console", true);
+	int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOCTTY | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return FAIL(fd, "create /dev/console: %s", strerror(-fd));
-	char target[64];
-	fd_path(fd, target, sizeof(target));
-	int r = mount(console_path, target, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+		return -errno;
 	close(fd);
-	if (r < 0)
-		return FAIL(r, "bind %s on /dev/console: %s", console_path, strerror(-r));
-	return 0;
+	return mount(pts_path, "/dev/console", NULL, MS_BIND, NULL) < 0 ? -errno : 0;
 }
 
 static int pivot(const char *root, char *msg, size_t msglen)
@@ -233,23 +238,17 @@ static int readonly_paths(char *const *paths, char *msg, size_t msglen)
 	return 0;
 }
 
-static int mount_spec_mounts(const struct spec *s, int rootfd, const char *console_path,
-			     char *msg, size_t msglen)
+static int mount_spec_mounts(const struct spec *s, int rootfd, char *msg, size_t msglen)
 {
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		int r = apply_mount(rootfd, &s->mounts[i], msg, msglen);
 		if (r < 0)
 			return r;
 	}
-	if (dev_is_tmpfs(s)) {
-		int r = make_devices(rootfd, msg, msglen);
-		if (r < 0)
-			return r;
-	}
-	return console_path ? bind_console(rootfd, console_path, msg, msglen) : 0;
+	return dev_is_tmpfs(s) ? make_devices(rootfd, msg, msglen) : 0;
 }
 
-int rootfs_setup(const struct spec *s, const char *console_path, char *msg, size_t msglen)
+int rootfs_setup(const struct spec *s, char *msg, size_t msglen)
 {
 	const char *root = s->root_path;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -259,7 +258,7 @@ int rootfs_setup(const struct spec *s, const char *console_path, char *msg, size
 	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return FAIL(-errno, "open rootfs %s: %s", root, strerror(errno));
-	int r = mount_spec_mounts(s, rootfd, console_path, msg, msglen);
+	int r = mount_spec_mounts(s, rootfd, msg, msglen);
 	close(rootfd);
 	if (r == 0)
 		r = pivot(root, msg, msglen);

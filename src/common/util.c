@@ -54,15 +54,17 @@ ssize_t pv_read_full(int fd, void *buf, size_t len)
 
 int pv_read_fd(int fd, size_t max, char **out, size_t *len, pv_error *err)
 {
-	size_t cap = 4096, used = 0;
+	/* The buffer grows to max + 1 bytes at most: filling that extra byte tells a file of
+	 * exactly max bytes (accepted) from a longer one (EFBIG). */
+	size_t cap = max < 4096 ? max + 1 : 4096, used = 0;
 	_cleanup_free_ char *buf = malloc(cap + 1);
 	if (buf == NULL)
 		return pv_error_set(err, ENOMEM, "read");
 	for (;;) {
 		if (used == cap) {
-			if (cap >= max)
+			if (cap > max)
 				return pv_error_set_plain(err, EFBIG, "larger than %zu bytes", max);
-			cap = cap * 2 > max ? max : cap * 2;
+			cap = cap * 2 > max ? max + 1 : cap * 2;
 			char *nb = realloc(buf, cap + 1);
 			if (nb == NULL)
 				return pv_error_set(err, ENOMEM, "read");
@@ -108,6 +110,8 @@ int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, p
 int pv_mkdir_p(const char *path, mode_t mode, pv_error *err)
 {
 	char buf[PATH_MAX];
+	if (path[0] == '\0')
+		return pv_error_set(err, ENOENT, "mkdir: empty path");
 	if (strlen(path) >= sizeof(buf))
 		return pv_error_set(err, ENAMETOOLONG, "mkdir %s", path);
 	strcpy(buf, path);

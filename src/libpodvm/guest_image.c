@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,28 +19,26 @@ static int file_size(const char *path, off_t *size, pv_error *err)
 	return 0;
 }
 
-/* An uncompressed kernel carries "Linux version RELEASE (" in its rodata. */
+/* The x86 boot protocol's setup header: "HdrS" at 0x202, and at 0x20e the offset (from
+ * 0x200) of the kernel version string, kept uncompressed for boot loaders. */
 static int read_release(const char *path, off_t size, char *out, size_t len, pv_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return pv_error_set(err, errno, "guest image: %s", path);
-	void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return pv_error_set(err, errno, "guest image: mmap %s", path);
-	static const char banner[] = "Linux version ";
-	const char *hit = memmem(map, (size_t)size, banner, sizeof(banner) - 1);
-	int r = 0;
-	if (hit) {
-		const char *start = hit + sizeof(banner) - 1;
-		const char *end = memchr(start, ' ', (size_t)((const char *)map + size - start));
-		size_t n = end ? (size_t)(end - start) : 0;
-		snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), start);
-	} else {
-		r = pv_error_set_plain(err, EINVAL, "guest image: %s: no Linux version banner (not an uncompressed kernel?)", path);
-	}
-	munmap(map, (size_t)size);
-	return r;
+	unsigned char hdr[0x210];
+	char version[128];
+	if (size < (off_t)sizeof(hdr) || pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr + 0x202, "HdrS", 4) != 0)
+		return pv_error_set_plain(err, EINVAL, "guest image: %s: not a bzImage", path);
+	off_t at = 0x200 + (hdr[0x20e] | hdr[0x20f] << 8);
+	ssize_t n = pread(fd, version, sizeof(version) - 1, at);
+	if (n <= 0)
+		return pv_error_set_plain(err, EINVAL, "guest image: %s: no version string", path);
+	version[n] = '\0';
+	size_t rl = strcspn(version, " ");
+	snprintf(out, len, "%.*s", (int)(rl < len ? rl : len - 1), version);
+	return 0;
 }
 
 int pv_guest_image_open(const char *dir, struct pv_guest_image *img, pv_error *err)

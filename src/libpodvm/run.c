@@ -215,6 +215,7 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 	r->cpus = o->cpus;
 	r->memory = o->memory;
 	r->boot_timeout_ms = o->boot_timeout_ms;
+	pv_sandbox_gc(paths);
 	int rc = pv_random_hex(r->id, 16);
 	if (rc < 0)
 		rc = pv_error_set(err, -rc, "random id");
@@ -271,8 +272,11 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 
 int pv_run_wait(struct pv_run *r, int *status, pv_error *err)
 {
-	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, err) < 0)
+	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, err) < 0) {
+		if (pv_sandbox_explain_failure(r->sb, err) < 0)
+			return -1;
 		return pv_error_prefix(err, "container %s", r->id);
+	}
 	pv_io_finish(&r->io);
 	r->io_started = false;
 	return 0;

@@ -6,6 +6,7 @@
 #include "agent_client.h"
 #include "vmm/qemu.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,70 @@ struct pv_sandbox {
 	bool debug;  /* PODVM_DEBUG: guest console kept and shown on stderr at the end */
 };
 
+/* "PID STARTTIME" of a process: the start time tells a reused pid apart. */
+static int process_identity(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	_cleanup_free_ char *stat = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pv_read_file(path, 4096, &stat, NULL, NULL) < 0)
+		return -ESRCH;
+	char *p = strrchr(stat, ')');
+	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;  /* dead, not yet reaped */
+	/* Field 22 (starttime) is the 20th after the command name. */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -EINVAL;
+	snprintf(out, len, "%d %llu", (int)pid, strtoull(p + 1, NULL, 10));
+	return 0;
+}
+
+static bool owner_alive(const char *state_dir)
+{
+	char now[64];
+	_cleanup_free_ char *owner = NULL, *path = NULL;
+	if (asprintf(&path, "%s/owner", state_dir) < 0)
+		return true;
+	if (pv_read_file(path, 64, &owner, NULL, NULL) < 0)
+		return true;  /* being created, or not ours: leave it */
+	int pid = atoi(owner);
+	return pid > 0 && process_identity(pid, now, sizeof(now)) == 0 && strcmp(now, owner) == 0;
+}
+
+void pv_sandbox_gc(const struct pv_paths *paths)
+{
+	DIR *d = opendir(paths->state_root);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *state = NULL, *data = NULL;
+		if (asprintf(&state, "%s/%s", paths->state_root, de->d_name) < 0)
+			break;
+		if (owner_alive(state) || asprintf(&data, "%s/%s", paths->data_root, de->d_name) < 0)
+			continue;
+		(void)pv_rm_rf(data, NULL);
+		(void)pv_rm_rf(state, NULL);
+	}
+	closedir(d);
+}
+
+static int write_owner(struct pv_sandbox *sb, pv_error *err)
+{
+	char id[64];
+	_cleanup_free_ char *path = NULL;
+	int r = process_identity(getpid(), id, sizeof(id));
+	if (r < 0)
+		return pv_error_set(err, -r, "identify podvm process");
+	if (asprintf(&path, "%s/owner", sb->state_dir) < 0)
+		return pv_error_set(err, ENOMEM, "owner");
+	return pv_write_file(path, id, strlen(id), 0600, err);
+}
+
 int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err)
 {
 	struct pv_sandbox *sb = calloc(1, sizeof(*sb));
@@ -52,6 +117,10 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 		free(sb->state_dir);
 		free(sb->id);
 		free(sb);
+		return -1;
+	}
+	if (write_owner(sb, err) < 0) {
+		pv_sandbox_destroy(sb);
 		return -1;
 	}
 	*out = sb;
@@ -78,21 +147,27 @@ int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *hos
 	return 0;
 }
 
-static int connect_serial(const char *path, pv_error *err)
+/* QEMU creates the socket file at bind() and listens a moment later: retry a refusal. */
+static int connect_serial(struct pv_sandbox *sb, long long deadline, pv_error *err)
 {
+	const char *path = sb->vm.agent_path;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return pv_error_set_plain(err, ENAMETOOLONG, "agent socket %s: path too long", path);
 	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return pv_error_set(err, errno, "socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return pv_error_set(err, errno, "socket");
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
 		int e = errno;
 		close(fd);
-		return pv_error_set(err, e, "connect agent socket %s", path);
+		bool retry = (e == ECONNREFUSED || e == ENOENT) && pv_vm_alive(&sb->vm) && pv_now_ms() < deadline;
+		if (!retry)
+			return pv_error_set(err, e, "connect agent socket %s", path);
+		usleep(2000);
 	}
-	return fd;
 }
 
 /* The guest listens only once booted: retry until then. */
@@ -161,7 +236,7 @@ static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 static int connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err)
 {
 	long long deadline = pv_now_ms() + timeout_ms;
-	int fd = cid ? connect_vsock(sb, cid, deadline, err) : connect_serial(sb->vm.agent_path, err);
+	int fd = cid ? connect_vsock(sb, cid, deadline, err) : connect_serial(sb, deadline, err);
 	if (fd < 0)
 		return -1;
 	if (ttrpc_client_new(fd, &sb->agent, err) < 0)
@@ -196,6 +271,18 @@ int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, 
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
 {
 	return sb->agent;
+}
+
+int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err)
+{
+	if (pv_vm_alive(&sb->vm))
+		return 0;
+	char how[64], line[300];
+	pv_vm_describe_exit(&sb->vm, how, sizeof(how));
+	pv_vm_last_line(sb->vm.log_path, line, sizeof(line));
+	pv_error_release(err);
+	return pv_error_set_plain(err, ECHILD, "sandbox %s: VMM exited (%s)%s%s", sb->id, how,
+				  line[0] ? ": " : "", line);
 }
 
 const char *pv_sandbox_state_dir(struct pv_sandbox *sb)

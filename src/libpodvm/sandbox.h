@@ -15,7 +15,10 @@ struct pv_sandbox_config {
 	int boot_timeout_ms;
 };
 
-/* Creates the state directory (it must not exist). */
+/* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such
+ * as a podvm killed by SIGKILL: its VMM died with it (parent-death signal). */
+void pv_sandbox_gc(const struct pv_paths *paths);
+/* Creates the state directory (it must not exist), owned by the calling process. */
 int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err);
 /* Exports a host directory to the guest as `tag` (before boot). */
 int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
@@ -23,6 +26,9 @@ int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *hos
 /* Starts the VM and waits until its agent answers. */
 int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err);
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
+/* When the VMM has exited, replaces *err with a message saying so (and how) and returns
+ * -ECHILD; else returns 0 and leaves *err alone. For failed agent calls. */
+int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err);
 const char *pv_sandbox_state_dir(struct pv_sandbox *sb);
 /* Kills the VMM at once (for a signal handling thread); the owner still calls destroy. */
 void pv_sandbox_kill(struct pv_sandbox *sb);

@@ -39,12 +39,15 @@ static json_t *strv_array(char *const *v)
 
 #define N(a) (sizeof(a) / sizeof(*(a)))
 
-static json_t *capabilities(void)
+/* As docker does: a non-root user keeps the default set as its bounding set only, so it
+ * has no capabilities unless a file capability or setuid binary grants them. */
+static json_t *capabilities(bool root)
 {
+	size_t n = root ? N(default_caps) : 0;
 	return json_pack("{s:o,s:o,s:o,s:o}",
 			 "bounding", str_array(default_caps, N(default_caps)),
-			 "effective", str_array(default_caps, N(default_caps)),
-			 "permitted", str_array(default_caps, N(default_caps)),
+			 "effective", n ? str_array(default_caps, n) : json_array(),
+			 "permitted", n ? str_array(default_caps, n) : json_array(),
 			 "inheritable", json_array());
 }
 
@@ -64,7 +67,8 @@ static json_t *process_object(const struct pv_spec_input *in)
 	json_t *p = json_pack("{s:b,s:o,s:o,s:o,s:s,s:o,s:o,s:b}",
 			      "terminal", in->terminal, "user", user_object(in->user),
 			      "args", strv_array(in->args), "env", strv_array(in->env),
-			      "cwd", in->cwd ? in->cwd : "/", "capabilities", capabilities(),
+			      "cwd", in->cwd ? in->cwd : "/",
+			      "capabilities", capabilities(in->user == NULL || in->user->uid == 0),
 			      "rlimits", rlimits, "noNewPrivileges", 0);
 	if (p && in->terminal && in->rows && in->cols)
 		json_object_set_new(p, "consoleSize", json_pack("{s:i,s:i}", "height", in->rows, "width", in->cols));

@@ -79,6 +79,17 @@ static int add_group(struct pv_user *u, gid_t g)
 	return 0;
 }
 
+static int add_group_first(struct pv_user *u, gid_t g)
+{
+	if (add_group(u, g) < 0)
+		return -ENOMEM;
+	for (size_t i = u->n_groups - 1; i > 0 && u->groups[i] == g; i--) {
+		u->groups[i] = u->groups[i - 1];
+		u->groups[i - 1] = g;
+	}
+	return 0;
+}
+
 /* Resolves the group part, and collects supplementary groups of `name`. */
 static int scan_groups(char *group, const char *gspec, const char *name, struct pv_user *u,
 		       bool *found, pv_error *err)
@@ -158,6 +169,9 @@ int pv_user_resolve(const char *rootfs, const char *spec, struct pv_user *out, p
 	int r = resolve_user_part(rootfs, copy, out, &name, err);
 	if (r == 0)
 		r = resolve_group_part(rootfs, colon ? colon + 1 : NULL, name, out, err);
+	/* As runc: the primary group leads the supplementary ones. */
+	if (r == 0 && add_group_first(out, out->gid) < 0)
+		r = pv_error_set(err, ENOMEM, "groups");
 	if (r < 0)
 		pv_user_clear(out);
 	return r;

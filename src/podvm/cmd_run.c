@@ -179,9 +179,14 @@ static void terminal_restore(void)
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
+/* A container's PID 1 ignores signals it has no handler for (as under runc): the third
+ * SIGINT/SIGTERM is sent as SIGKILL so that the user is never stuck. */
+#define KILL_AFTER_SIGNALS 3
+
 struct signal_ctx {
 	struct pv_run *run;
 	atomic_int interrupted;  /* signal that arrived before the container ran */
+	int terminations;
 };
 
 static void block_signals(sigset_t *set)
@@ -200,6 +205,8 @@ static void forward_signal(struct signal_ctx *ctx, int sig)
 			(void)pv_run_resize(ctx->run, ws.ws_row, ws.ws_col, NULL);
 		return;
 	}
+	if ((sig == SIGINT || sig == SIGTERM) && ++ctx->terminations >= KILL_AFTER_SIGNALS)
+		sig = SIGKILL;
 	pv_error err = NULL;
 	if (pv_run_signal(ctx->run, sig, &err) < 0 && err && err->errnum == EAGAIN) {
 		/* Still booting: give up the start rather than leave the user waiting. */

@@ -32,9 +32,10 @@ static int push(char ***argv, const char *fmt, ...)
 
 static int push_machine(char ***a, const struct pv_vm_config *c)
 {
-	/* acpi=off: with ACPI the kernel does not find the virtio-mmio devices. */
+	/* acpi=off: with ACPI the kernel does not find the virtio-mmio devices. The option
+	 * ROMs stay: they load the bzImage. */
 	ARG("-M");
-	ARG("microvm,acpi=off,x-option-roms=off,rtc=on");
+	ARG("microvm,acpi=off,rtc=on");
 	ARG("-accel");
 	ARG(c->kvm ? "kvm" : "tcg");
 	ARG("-cpu");
@@ -182,12 +183,20 @@ bool pv_vm_alive(struct pv_vm *vm)
 {
 	if (vm->pid <= 0)
 		return false;
-	pid_t r = waitpid(vm->pid, NULL, WNOHANG);
+	pid_t r = waitpid(vm->pid, &vm->wait_status, WNOHANG);
 	if (r == vm->pid || (r < 0 && errno == ECHILD)) {
 		vm->pid = 0;
 		return false;
 	}
 	return true;
+}
+
+void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len)
+{
+	if (WIFSIGNALED(vm->wait_status))
+		snprintf(out, len, "killed by signal %d", WTERMSIG(vm->wait_status));
+	else
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(vm->wait_status));
 }
 
 void pv_vm_last_line(const char *path, char *out, size_t len)

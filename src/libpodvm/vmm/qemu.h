@@ -27,6 +27,7 @@ struct pv_vm_config {
 
 struct pv_vm {
 	pid_t pid;
+	int wait_status;        /* of the QEMU process, once it exited and was reaped */
 	char *qmp_path;
 	char *agent_path;       /* unix socket of the virtio-serial agent port */
 	char *console_path;     /* guest serial console output */
@@ -40,6 +41,8 @@ char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
 int pv_vm_start(const struct pv_vm_config *cfg, struct pv_vm *vm, int timeout_ms, pv_error *err);
 /* True while the QEMU process has not exited. */
 bool pv_vm_alive(struct pv_vm *vm);
+/* How QEMU ended, for messages: "killed by signal 9", "exited with status 1". */
+void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len);
 /* Asks QEMU to quit over QMP; kills it if it does not within a grace period; reaps it. */
 void pv_vm_stop(struct pv_vm *vm);
 /* SIGKILL, no waiting (safe from a signal-handling thread). */

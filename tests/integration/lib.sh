@@ -1,0 +1,80 @@
+# Shared helpers of the integration tests: each test script sources this, runs `t NAME
+# COMMAND...` checks, and prints TAP lines ("ok N - NAME" / "not ok N - NAME") that
+# tests/run-all.sh counts. Every script gets its own state and data dirs under a temp dir,
+# so the leftover checks see only what that script created; the EXIT trap kills whatever
+# a failed test left running there and removes the temp dir.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PODVM=${PODVM:-$ROOT/build/release/src/podvm/podvm}
+export PODVM_GUEST_DIR=${PODVM_GUEST_DIR:-$ROOT/build/guest}
+TMP=$(mktemp -d /tmp/podvm-it.XXXXXX)
+export PODVM_STATE_DIR=$TMP/state PODVM_DATA_DIR=$TMP/data
+FIX=${PODVM_TEST_FIXTURES:-}
+if [ -z "$FIX" ]; then
+	FIX=$TMP/fixtures
+	"$ROOT/tests/fixtures/make-images.sh" "$FIX" >/dev/null
+fi
+T_NUM=0
+
+cleanup_tmp() {
+	# Only processes whose command line names this script's temp dir: never anyone else's.
+	pkill -KILL -f -- "$TMP/" 2>/dev/null || true
+	sleep 0.2
+	awk -v t="$TMP" '$2 ~ t {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup_tmp EXIT
+
+t_result() {  # t_result NAME STATUS [DETAIL]
+	T_NUM=$((T_NUM + 1))
+	if [ "$2" -eq 0 ]; then
+		echo "ok $T_NUM - $1"
+	else
+		echo "not ok $T_NUM - $1"
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/#   /'
+	fi
+	return 0
+}
+
+# t NAME CMD...: passes when CMD exits 0.
+t() {
+	local name=$1
+	shift
+	local out
+	out=$("$@" 2>&1)
+	t_result "$name" $? "$out"
+}
+
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+	[ "$2" = "$3" ]
+	t_result "$1" $? "expected: [$2]
+actual:   [$3]"
+}
+
+# expect_match NAME REGEX ACTUAL
+expect_match() {
+	printf '%s' "$3" | grep -Eq -- "$2"
+	t_result "$1" $? "wanted /$2/ in: [$3]"
+}
+
+# Nothing of podvm's may remain: state dirs, unpacked rootfs, VMM processes, mounts.
+leftovers() {
+	local found=""
+	[ -n "$(ls -A "$PODVM_STATE_DIR" 2>/dev/null)" ] && found="$found state:$(ls "$PODVM_STATE_DIR")"
+	[ -n "$(ls -A "$PODVM_DATA_DIR" 2>/dev/null)" ] && found="$found data:$(ls "$PODVM_DATA_DIR")"
+	pgrep -f -- "$PODVM_STATE_DIR/" >/dev/null && found="$found processes:$(pgrep -af -- "$PODVM_STATE_DIR/" | cut -c1-80)"
+	grep -q -- "$TMP" /proc/self/mounts && found="$found mounts"
+	[ -z "$found" ]
+	t_result "no leftovers after: $1" $? "$found"
+}
+
+# Waits until FILE contains TEXT (the guest is slow under TCG).
+wait_for_text() {
+	local i
+	for i in $(seq 1 600); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}

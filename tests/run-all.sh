@@ -1,0 +1,64 @@
+#!/bin/bash
+# The whole test suite (what `make check` and .ci/run run): unit tests from the ASan/UBSan
+# build, then the integration tests (real QEMU, real guest, real containerd where needed).
+# Every TAP line counts; the last line is "N passed, N failed"; any failure exits 1.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+ASAN=${ASAN_BUILD:-build/asan}
+LOG=$(mktemp -d /tmp/podvm-tests.XXXXXX)
+trap 'rm -rf "$LOG"' EXIT
+passed=0
+failed=0
+
+count() {  # count FILE: adds its TAP results
+	local p f
+	p=$(grep -c '^ok ' "$1")
+	f=$(grep -c '^not ok ' "$1")
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+run_unit() {
+	echo "== unit tests ($ASAN, AddressSanitizer + UBSan)"
+	local rc=0
+	meson test -C "$ASAN" --print-errorlogs >"$LOG/unit.txt" 2>&1 || rc=$?
+	# One result per test program; its own TAP lines are in the meson log.
+	grep -E '^ *[0-9]+/[0-9]+ ' "$LOG/unit.txt" | sed 's/^ *//'
+	local ok fail
+	ok=$(grep -cE '^ *[0-9]+/[0-9]+ .* OK ' "$LOG/unit.txt")
+	fail=$(grep -cE '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$LOG/unit.txt")
+	local subtests
+	subtests=$(grep -cE '^ok ' "$ROOT/$ASAN/meson-logs/testlog.txt" 2>/dev/null || echo 0)
+	echo "   ($subtests TAP checks inside $ok passing programs)"
+	if [ $rc -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		tail -30 "$LOG/unit.txt"
+	fi
+	[ "$fail" -gt 0 ] && grep -E -B2 -A20 'not ok|FAIL|ERROR' "$ROOT/$ASAN/meson-logs/testlog.txt" | head -80
+	passed=$((passed + ok))
+	failed=$((failed + fail))
+}
+
+run_integration() {
+	export PODVM_TEST_FIXTURES="$LOG/fixtures"
+	tests/fixtures/make-images.sh "$PODVM_TEST_FIXTURES" >/dev/null
+	local t name
+	for t in tests/integration/test_*.sh; do
+		name=$(basename "$t" .sh)
+		echo "== $name"
+		timeout 1200 bash "$t" 2>&1 | tee "$LOG/$name.txt" | grep -E '^(not ok|#)' | head -60
+		local rc=${PIPESTATUS[0]}
+		echo "   $(grep -c '^ok ' "$LOG/$name.txt") passed, $(grep -c '^not ok ' "$LOG/$name.txt") failed"
+		count "$LOG/$name.txt"
+		if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$LOG/$name.txt"; then
+			echo "not ok - $name exited with status $rc"
+			failed=$((failed + 1))
+		fi
+	done
+}
+
+[ "${1:-}" = "--integration-only" ] || run_unit
+run_integration
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
