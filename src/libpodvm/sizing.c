@@ -11,7 +11,7 @@ int pv_parse_memory(const char *s, unsigned long long *bytes, pv_error *err)
 	char *end = NULL;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
+	if (errno || end == s || !(v > 0))  /* !(v > 0) also refuses NaN */
 		return pv_error_set_plain(err, EINVAL, "memory \"%s\": not a size", s);
 	double mult = 1;
 	switch (tolower((unsigned char)*end)) {

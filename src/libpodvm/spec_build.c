@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 
 /* runc's default capability set for containers (also docker's). */
@@ -119,7 +120,7 @@ static json_t *resources(const struct pv_spec_input *in)
 	if (in->memory)
 		json_object_set_new(r, "memory", json_pack("{s:I}", "limit", (json_int_t)in->memory));
 	if (in->cpus > 0)
-		json_object_set_new(r, "cpu", json_pack("{s:I,s:I}", "quota", (json_int_t)(in->cpus * 100000),
+		json_object_set_new(r, "cpu", json_pack("{s:I,s:I}", "quota", (json_int_t)llround(in->cpus * 100000),
 							"period", (json_int_t)100000));
 	return r;
 }

@@ -83,10 +83,11 @@ static int add_group_first(struct pv_user *u, gid_t g)
 {
 	if (add_group(u, g) < 0)
 		return -ENOMEM;
-	for (size_t i = u->n_groups - 1; i > 0 && u->groups[i] == g; i--) {
-		u->groups[i] = u->groups[i - 1];
-		u->groups[i - 1] = g;
-	}
+	size_t i = 0;
+	while (u->groups[i] != g)
+		i++;
+	memmove(u->groups + 1, u->groups, i * sizeof(gid_t));
+	u->groups[0] = g;
 	return 0;
 }
 

@@ -27,6 +27,29 @@ static int push(char ***argv, const char *fmt, ...)
 	return n < 0 ? -ENOMEM : pv_strv_push(argv, s);
 }
 
+/* QEMU splits option values at commas; a literal comma in a path is written ",,". Returns
+ * a malloc'd copy (NULL on allocation failure). */
+static char *escape_commas(const char *path)
+{
+	size_t n = strlen(path), extra = 0;
+	for (size_t i = 0; i < n; i++)
+		extra += path[i] == ',';
+	char *out = malloc(n + extra + 1), *o = out;
+	for (size_t i = 0; out && i <= n; i++) {
+		*o++ = path[i];
+		if (path[i] == ',')
+			*o++ = ',';
+	}
+	return out;
+}
+
+/* Appends an option whose one %s is a path (escaped). */
+static int push_path_opt(char ***a, const char *fmt_before, const char *path, const char *after)
+{
+	_cleanup_free_ char *e = escape_commas(path);
+	return e ? push(a, "%s%s%s", fmt_before, e, after) : -ENOMEM;
+}
+
 /* Appends one formatted argument; returns from the caller on allocation failure. */
 #define ARG(...) do { if (push(a, __VA_ARGS__) < 0) return -ENOMEM; } while (0)
 
@@ -77,7 +100,8 @@ static int push_agent_channel(char ***a, const struct pv_vm_config *c, const str
 	ARG("-device");
 	ARG("virtio-serial-device,max_ports=2");
 	ARG("-chardev");
-	ARG("socket,id=agent,path=%s,server=on,wait=off", vm->agent_path);
+	if (push_path_opt(a, "socket,id=agent,path=", vm->agent_path, ",server=on,wait=off") < 0)
+		return -ENOMEM;
 	ARG("-device");
 	ARG("virtserialport,chardev=agent,name=podvm.agent");
 	return 0;
@@ -86,7 +110,10 @@ static int push_agent_channel(char ***a, const struct pv_vm_config *c, const str
 static int push_share(char ***a, const struct pv_vm_share *s, size_t i)
 {
 	ARG("-fsdev");
-	ARG("local,id=fs%zu,path=%s,security_model=passthrough%s", i, s->host_path,
+	_cleanup_free_ char *path = escape_commas(s->host_path);
+	if (path == NULL)
+		return -ENOMEM;
+	ARG("local,id=fs%zu,path=%s,security_model=passthrough%s", i, path,
 	    s->readonly ? ",readonly=on" : "");
 	ARG("-device");
 	ARG("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, s->tag);
@@ -96,11 +123,13 @@ static int push_share(char ***a, const struct pv_vm_share *s, size_t i)
 static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv_vm *vm)
 {
 	ARG("-chardev");
-	ARG("file,id=console,path=%s", vm->console_path);
+	if (push_path_opt(a, "file,id=console,path=", vm->console_path, "") < 0)
+		return -ENOMEM;
 	ARG("-serial");
 	ARG("chardev:console");
 	ARG("-qmp");
-	ARG("unix:%s,server=on,wait=off", vm->qmp_path);
+	if (push_path_opt(a, "unix:", vm->qmp_path, ",server=on,wait=off") < 0)
+		return -ENOMEM;
 	ARG("-object");
 	ARG("rng-random,id=rng0,filename=/dev/urandom");
 	ARG("-device");
