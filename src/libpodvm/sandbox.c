@@ -203,7 +203,9 @@ static unsigned pick_vsock_cid(const struct pv_host_caps *caps)
 static int boot_failed(struct pv_sandbox *sb, int timeout_ms, pv_error *err)
 {
 	char line[300];
-	bool alive = pv_vm_alive(&sb->vm);
+	/* A refused or reset connection may be the VMM dying: give it a moment to be reaped. */
+	bool timed_out = *err && (*err)->errnum == ETIMEDOUT;
+	bool alive = !pv_vm_wait_exit(&sb->vm, timed_out ? 0 : 1000);
 	pv_vm_last_line(alive ? sb->vm.console_path : sb->vm.log_path, line, sizeof(line));
 	if (!alive && line[0] == '\0')
 		pv_vm_last_line(sb->vm.console_path, line, sizeof(line));
@@ -275,7 +277,8 @@ struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
 
 int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err)
 {
-	if (pv_vm_alive(&sb->vm))
+	/* A dying VMM closes its sockets a moment before it can be reaped. */
+	if (!pv_vm_wait_exit(&sb->vm, 1000))
 		return 0;
 	char how[64], line[300];
 	pv_vm_describe_exit(&sb->vm, how, sizeof(how));

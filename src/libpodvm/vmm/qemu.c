@@ -282,7 +282,7 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	return 0;
 }
 
-static bool wait_exit(struct pv_vm *vm, int timeout_ms)
+bool pv_vm_wait_exit(struct pv_vm *vm, int timeout_ms)
 {
 	long long deadline = pv_now_ms() + timeout_ms;
 	while (pv_vm_alive(vm)) {
@@ -308,7 +308,7 @@ void pv_vm_stop(struct pv_vm *vm)
 		(void)pv_qmp_execute(q, "quit", NULL, NULL, NULL);
 		pv_qmp_close(q);
 	}
-	if (!wait_exit(vm, QUIT_GRACE_MS)) {
+	if (!pv_vm_wait_exit(vm, QUIT_GRACE_MS)) {
 		kill(vm->pid, SIGKILL);
 		waitpid(vm->pid, NULL, 0);
 		vm->pid = 0;

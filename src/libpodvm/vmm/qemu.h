@@ -41,6 +41,8 @@ char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
 int pv_vm_start(const struct pv_vm_config *cfg, struct pv_vm *vm, int timeout_ms, pv_error *err);
 /* True while the QEMU process has not exited. */
 bool pv_vm_alive(struct pv_vm *vm);
+/* Waits up to timeout_ms for QEMU to exit; true once it has. */
+bool pv_vm_wait_exit(struct pv_vm *vm, int timeout_ms);
 /* How QEMU ended, for messages: "killed by signal 9", "exited with status 1". */
 void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len);
 /* Asks QEMU to quit over QMP; kills it if it does not within a grace period; reaps it. */

@@ -1,0 +1,25 @@
+#!/bin/sh
+# protoc-flat.sh OUTDIR PROTO...: compiles containerd's published .proto files (Debian's
+# golang-github-containerd-containerd-dev) with protoc-c into one flat directory, since
+# Meson outputs cannot have subdirectories. A file's flat name is its path below
+# github.com/ (or google/) with '/' as '_'; includes are rewritten to match. The gogoproto
+# header the generated code includes but never uses is an empty file.
+set -eu
+out=$1
+shift
+G=/usr/share/gocode/src
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/gogoproto"
+: >"$tmp/gogoproto/gogo.pb-c.h"
+protoc-c -I$G -I$G/github.com/gogo/protobuf -I/usr/include --c_out="$tmp" "$@" 2>&1 | grep -v 'is unused' >&2 || true
+flat() { echo "$1" | sed -e 's|^github.com/||' -e 's|/|_|g'; }
+for f in $(cd "$tmp" && find . -name '*.pb-c.[ch]' | sed 's|^\./||'); do
+	sed -E 's|#include "([^"]+\.pb-c\.h)"|#include "@@\1@@"|' "$tmp/$f" >"$tmp/flat.tmp"
+	for inc in $(grep -o '@@[^@]*@@' "$tmp/flat.tmp" | sort -u); do
+		p=${inc#@@}; p=${p%@@}
+		sed -i "s|$inc|$(flat "$p")|" "$tmp/flat.tmp"
+	done
+	mv "$tmp/flat.tmp" "$out/$(flat "$f")"
+done
+: >"$out/gogoproto_gogo.pb-c.h"
