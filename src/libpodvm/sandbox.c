@@ -230,7 +230,7 @@ static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 		.qemu = caps->qemu_path, .kernel = img->kernel, .initrd = img->initrd,
 		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
 		.kvm = caps->kvm, .vsock_cid = cid, .shares = shares, .n_shares = sb->n_shares,
-		.debug = sb->debug,
+		.debug = sb->debug, .outlive_thread = cfg->outlive_thread,
 	};
 	return pv_vm_start(&vc, &sb->vm, 10000, err);
 }

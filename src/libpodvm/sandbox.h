@@ -13,6 +13,7 @@ struct pv_sandbox_config {
 	unsigned vcpus;
 	unsigned mem_mib;
 	int boot_timeout_ms;
+	bool outlive_thread;  /* see pv_vm_config */
 };
 
 /* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such

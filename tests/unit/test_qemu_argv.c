@@ -11,6 +11,7 @@
 static const struct pv_vm vm = {
 	.qmp_path = "/run/podvm/s1/qmp.sock",
 	.agent_path = "/run/podvm/s1/agent.sock",
+	.pid_path = "/run/podvm/s1/vmm.pid",
 	.console_path = "/run/podvm/s1/console.log",
 	.log_path = "/run/podvm/s1/vmm.log",
 };
@@ -113,11 +114,11 @@ static void test_tcg_serial(void)
 	   has_pair(a, "-serial", "chardev:console"), "serial console to vm->console_path");
 
 	ok(count_of(a, "-fsdev") == 3, "one -fsdev per share (%d)", count_of(a, "-fsdev"));
-	ok(has_pair(a, "-fsdev", "local,id=fs0,path=/var/lib/podvm/c1/rootfs,security_model=passthrough"),
+	ok(has_pair(a, "-fsdev", "local,id=fs0,path=/var/lib/podvm/c1/rootfs,security_model=passthrough,multidevs=remap"),
 	   "share 0: rw -fsdev, no readonly");
-	ok(has_pair(a, "-fsdev", "local,id=fs1,path=/home/me/data,security_model=passthrough,readonly=on"),
+	ok(has_pair(a, "-fsdev", "local,id=fs1,path=/home/me/data,security_model=passthrough,multidevs=remap,readonly=on"),
 	   "share 1: readonly=on");
-	ok(has_pair(a, "-fsdev", "local,id=fs2,path=/home/me/cache,security_model=passthrough"),
+	ok(has_pair(a, "-fsdev", "local,id=fs2,path=/home/me/cache,security_model=passthrough,multidevs=remap"),
 	   "share 2: rw");
 	ok(has_pair(a, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=rootfs") &&
 	   has_pair(a, "-device", "virtio-9p-device,fsdev=fs1,mount_tag=vol0") &&
@@ -171,7 +172,7 @@ static void test_comma_in_path(void)
 	c.shares = s;
 	c.n_shares = 1;
 	_cleanup_strv_ char **a = pv_vm_argv(&c, &vm);
-	ok(a && has_pair(a, "-fsdev", "local,id=fs0,path=/data/a,,b,security_model=passthrough"), "a share path with a comma is escaped as ,,");
+	ok(a && has_pair(a, "-fsdev", "local,id=fs0,path=/data/a,,b,security_model=passthrough,multidevs=remap"), "a share path with a comma is escaped as ,,");
 }
 
 int main(void)

@@ -113,7 +113,8 @@ static int push_share(char ***a, const struct pv_vm_share *s, size_t i)
 	_cleanup_free_ char *path = escape_commas(s->host_path);
 	if (path == NULL)
 		return -ENOMEM;
-	ARG("local,id=fs%zu,path=%s,security_model=passthrough%s", i, path,
+	/* multidevs=remap: an export may hold other mounts (the shim's per-container rootfs). */
+	ARG("local,id=fs%zu,path=%s,security_model=passthrough,multidevs=remap%s", i, path,
 	    s->readonly ? ",readonly=on" : "");
 	ARG("-device");
 	ARG("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, s->tag);
@@ -130,6 +131,8 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 	ARG("-qmp");
 	if (push_path_opt(a, "unix:", vm->qmp_path, ",server=on,wait=off") < 0)
 		return -ENOMEM;
+	ARG("-pidfile");  /* a plain file name, not an option string: no comma escaping */
+	ARG("%s", vm->pid_path);
 	ARG("-object");
 	ARG("rng-random,id=rng0,filename=/dev/urandom");
 	ARG("-device");
@@ -158,16 +161,19 @@ static int set_paths(struct pv_vm *vm, const char *dir)
 	if (asprintf(&vm->qmp_path, "%s/qmp.sock", dir) < 0 ||
 	    asprintf(&vm->agent_path, "%s/agent.sock", dir) < 0 ||
 	    asprintf(&vm->console_path, "%s/console.log", dir) < 0 ||
-	    asprintf(&vm->log_path, "%s/vmm.log", dir) < 0)
+	    asprintf(&vm->log_path, "%s/vmm.log", dir) < 0 ||
+	    asprintf(&vm->pid_path, "%s/vmm.pid", dir) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-static void __attribute__((noreturn)) exec_child(char **argv, const char *log_path, int errfd)
+static void __attribute__((noreturn)) exec_child(char **argv, const char *log_path, int errfd,
+						 bool outlive_thread)
 {
 	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
 	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!outlive_thread)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	int null = open("/dev/null", O_RDONLY);
 	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
@@ -182,7 +188,7 @@ fail:;
 	_exit(127);
 }
 
-static int spawn(char **argv, struct pv_vm *vm, pv_error *err)
+static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, pv_error *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -194,7 +200,7 @@ static int spawn(char **argv, struct pv_vm *vm, pv_error *err)
 		return pv_error_set(err, errno, "fork");
 	}
 	if (pid == 0)
-		exec_child(argv, vm->log_path, pipefd[1]);
+		exec_child(argv, vm->log_path, pipefd[1], outlive_thread);
 	close(pipefd[1]);
 	int child_errno = 0;
 	ssize_t n = pv_read_full(pipefd[0], &child_errno, sizeof(child_errno));
@@ -273,7 +279,7 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
 	if (argv == NULL)
 		return pv_error_set(err, ENOMEM, "VMM arguments");
-	if (spawn(argv, vm, err) < 0)
+	if (spawn(argv, vm, c->outlive_thread, err) < 0)
 		return -1;
 	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
 		pv_vm_stop(vm);
@@ -321,5 +327,6 @@ void pv_vm_clear(struct pv_vm *vm)
 	free(vm->agent_path);
 	free(vm->console_path);
 	free(vm->log_path);
+	free(vm->pid_path);
 	memset(vm, 0, sizeof(*vm));
 }

@@ -23,6 +23,10 @@ struct pv_vm_config {
 	const struct pv_vm_share *shares;
 	size_t n_shares;
 	bool debug;             /* verbose guest console, agent debug logging */
+	/* Keep QEMU alive when the thread that started it ends (the shim starts VMs from
+	 * short-lived request threads); else it gets SIGKILL with that thread, so that a
+	 * killed `podvm run` never leaves a VM behind. */
+	bool outlive_thread;
 };
 
 struct pv_vm {
@@ -32,6 +36,7 @@ struct pv_vm {
 	char *agent_path;       /* unix socket of the virtio-serial agent port */
 	char *console_path;     /* guest serial console output */
 	char *log_path;         /* QEMU's own stdout/stderr */
+	char *pid_path;         /* QEMU's pid, for cleanup after a crash of its owner */
 };
 
 /* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
