@@ -3,7 +3,7 @@
 # golang-github-containerd-containerd-dev) with protoc-c into one flat directory, since
 # Meson outputs cannot have subdirectories. A file's flat name is its path below
 # github.com/ (or google/) with '/' as '_'; includes are rewritten to match. The gogoproto
-# header the generated code includes but never uses is an empty file.
+# header and the fieldpath plugin header (weak imports, options only) are empty files.
 set -eu
 out=$1
 shift
@@ -23,3 +23,4 @@ for f in $(cd "$tmp" && find . -name '*.pb-c.[ch]' | sed 's|^\./||'); do
 	mv "$tmp/flat.tmp" "$out/$(flat "$f")"
 done
 : >"$out/gogoproto_gogo.pb-c.h"
+: >"$out/containerd_containerd_protobuf_plugin_fieldpath.pb-c.h"  # a weak import, options only

@@ -310,10 +310,12 @@ static int create_locked(const char *id, const char *json, size_t len,
 
 int container_create(const char *id, const char *json, size_t len,
 		     const struct container_share *shares, size_t n_shares, bool want_stdin,
-		     pv_error *err)
+		     pid_t *pid, pv_error *err)
 {
 	pthread_mutex_lock(&containers_lock);
 	int r = create_locked(id, json, len, shares, n_shares, want_stdin, err);
+	if (r == 0)
+		*pid = containers->init->pid;
 	pthread_mutex_unlock(&containers_lock);
 	return r;
 }

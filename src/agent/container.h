@@ -14,7 +14,7 @@ struct container_share {
 
 int container_create(const char *id, const char *spec_json, size_t spec_len,
 		     const struct container_share *shares, size_t n_shares, bool want_stdin,
-		     pv_error *err);
+		     pid_t *pid, pv_error *err);
 int container_start(const char *id, pid_t *pid, pv_error *err);
 int container_exec(const char *id, const char *exec_id, const char *process_json,
 		   size_t len, bool want_stdin, pid_t *pid, pv_error *err);

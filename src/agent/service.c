@@ -53,10 +53,11 @@ static int handle_create(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 	for (size_t i = 0; i < n; i++)
 		sh[i] = (struct container_share){ req->shares[i]->tag, req->shares[i]->fstype,
 						  req->shares[i]->readonly };
+	pid_t pid;
 	if (container_create(req->container_id, req->oci_spec_json, strlen(req->oci_spec_json),
-			     sh, n, req->stdin, err) < 0)
+			     sh, n, req->stdin, &pid, err) < 0)
 		return -1;
-	return reply_empty(reply);
+	return reply_pid(reply, pid);
 }
 
 static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)

@@ -40,8 +40,11 @@ int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t 
 	return 0;
 }
 
+static int start_like(struct ttrpc_client *c, const char *method, const void *req, pid_t *pid, pv_error *err);
+
 int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
-		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pv_error *err)
+		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pid_t *pid,
+		    pv_error *err)
 {
 	Podvm__Agent__V1__CreateContainerRequest req = PODVM__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	_cleanup_free_ Podvm__Agent__V1__Share *msgs = calloc(n ? n : 1, sizeof(*msgs));
@@ -60,7 +63,8 @@ int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_jso
 	req.n_shares = n;
 	req.shares = ptrs;
 	req.stdin = want_stdin;
-	return call(c, "CreateContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+	pid_t ignored;
+	return start_like(c, "CreateContainer", &req, pid ? pid : &ignored, err);
 }
 
 static int start_like(struct ttrpc_client *c, const char *method, const void *req, pid_t *pid, pv_error *err)

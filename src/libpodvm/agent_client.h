@@ -13,8 +13,10 @@ struct pv_agent_share {
 };
 
 int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t len, pv_error *err);
+/* Creates the container (parked before its exec); *pid (may be NULL) is its init's pid. */
 int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
-		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pv_error *err);
+		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pid_t *pid,
+		    pv_error *err);
 int pv_agent_start(struct ttrpc_client *c, const char *id, pid_t *pid, pv_error *err);
 int pv_agent_exec(struct ttrpc_client *c, const char *id, const char *exec_id,
 		  const char *process_json, bool want_stdin, pid_t *pid, pv_error *err);

@@ -34,6 +34,18 @@ static void *copy_output(void *arg)
 	return NULL;
 }
 
+/* Forwards what the input holds right now, without waiting for more. */
+static void drain_input(struct pv_io *io, char *buf, size_t len)
+{
+	int flags = fcntl(io->in_fd, F_GETFL);
+	fcntl(io->in_fd, F_SETFL, flags | O_NONBLOCK);
+	ssize_t n;
+	while ((n = read(io->in_fd, buf, len)) > 0)
+		if (pv_agent_write_stdin(io->agent, io->container_id, io->exec_id, buf, (size_t)n, NULL) < 0)
+			break;
+	fcntl(io->in_fd, F_SETFL, flags);
+}
+
 static void *copy_input(void *arg)
 {
 	struct pv_io *io = arg;
@@ -42,8 +54,12 @@ static void *copy_input(void *arg)
 		struct pollfd p[2] = { { .fd = io->in_fd, .events = POLLIN }, { .fd = io->wake[0], .events = POLLIN } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
-		if (p[1].revents)
+		if (p[1].revents && !__atomic_load_n(&io->stdin_closing, __ATOMIC_ACQUIRE))
 			return NULL;  /* the process is gone: its stdin does not matter any more */
+		if (p[1].revents) {
+			drain_input(io, buf, sizeof(buf));
+			break;
+		}
 		if (!p[0].revents)
 			continue;
 		ssize_t n = read(io->in_fd, buf, sizeof(buf));
@@ -92,6 +108,14 @@ int pv_io_start(struct pv_io *io, pv_error *err)
 		return pv_error_set(err, r, "input thread");
 	io->in_started = true;
 	return 0;
+}
+
+void pv_io_close_stdin(struct pv_io *io)
+{
+	if (!io->in_started)
+		return;
+	__atomic_store_n(&io->stdin_closing, 1, __ATOMIC_RELEASE);
+	(void)!write(io->wake[1], "c", 1);
 }
 
 void pv_io_finish(struct pv_io *io)

@@ -17,10 +17,14 @@ struct pv_io {
 	pthread_t out_thread, err_thread, in_thread;
 	bool out_started, err_started, in_started;
 	int wake[2];  /* ends the stdin thread's wait */
+	int stdin_closing;  /* set by pv_io_close_stdin: drain, then close */
 };
 
 /* Starts the copying threads. */
 int pv_io_start(struct pv_io *io, pv_error *err);
+/* For an input that never reads EOF by itself (containerd's stdin FIFO, whose end is
+ * signalled by CloseIO): forwards what is already there, then closes the process's stdin. */
+void pv_io_close_stdin(struct pv_io *io);
 /* Waits until stdout and stderr reached their end (the process and everything holding its
  * output are gone), then stops the stdin thread. */
 void pv_io_finish(struct pv_io *io);

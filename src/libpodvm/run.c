@@ -244,7 +244,7 @@ static int create_container(struct pv_run *r, pv_error *err)
 	for (size_t i = 0; i < r->n_vols; i++)
 		sh[i + 1] = (struct pv_agent_share){ r->vols[i].tag, "9p", r->vols[i].readonly };
 	int rc = pv_agent_create(pv_sandbox_agent(r->sb), r->id, r->spec_json, sh, r->n_vols + 1,
-				 r->interactive, err);
+				 r->interactive, NULL, err);
 	free(sh);
 	return rc;
 }

@@ -61,7 +61,11 @@ expect_match() {
 # Nothing of podvm's may remain: state dirs, unpacked rootfs, VMM processes, mounts.
 leftovers() {
 	local found=""
-	[ -n "$(ls -A "$PODVM_STATE_DIR" 2>/dev/null)" ] && found="$found state:$(ls "$PODVM_STATE_DIR")"
+	# The shims' socket directory may stay (as containerd's /run/containerd/s), empty.
+	local state
+	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx shim)
+	[ -n "$state" ] && found="$found state:$state"
+	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
 	[ -n "$(ls -A "$PODVM_DATA_DIR" 2>/dev/null)" ] && found="$found data:$(ls "$PODVM_DATA_DIR")"
 	pgrep -f -- "$PODVM_STATE_DIR/" >/dev/null && found="$found processes:$(pgrep -af -- "$PODVM_STATE_DIR/" | cut -c1-80)"
 	grep -q -- "$TMP" /proc/self/mounts && found="$found mounts"

@@ -1,0 +1,68 @@
+/* `containerd-shim-podvm-v2 ... -bundle DIR delete`: containerd's cleanup when a shim is
+ * gone (crashed, killed). The VMM died with it or is killed here; mounts and state go. */
+#include "shim.h"
+#include "cleanup.h"
+#include "pod.h"
+#include "rootfs.h"
+#include "util.h"
+#include "containerd_containerd_runtime_v2_task_shim.pb-c.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void kill_vmm(const char *state_dir)
+{
+	_cleanup_free_ char *path = NULL, *pid = NULL;
+	if (asprintf(&path, "%s/vmm.pid", state_dir) < 0 || pv_read_file(path, 64, &pid, NULL, NULL) < 0)
+		return;
+	int p = atoi(pid);
+	if (p > 1)
+		kill(p, SIGKILL);
+}
+
+static int print_response(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ts.seconds = now.tv_sec;
+	ts.nanos = (int32_t)now.tv_nsec;
+	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+	resp.exit_status = 128 + SIGKILL;
+	resp.exited_at = &ts;
+	size_t len = containerd__task__v2__delete_response__get_packed_size(&resp);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	containerd__task__v2__delete_response__pack(&resp, buf);
+	return pv_write_all(STDOUT_FILENO, buf, len) < 0 ? -errno : 0;
+}
+
+int shim_delete(const struct shim_opts *o, pv_error *err)
+{
+	const char *bundle = o->bundle ? o->bundle : ".";
+	_cleanup_free_ char *pod_id = NULL, *state = NULL, *data = NULL, *share = NULL;
+	bool is_sandbox = true;
+	if (shim_pod_of_bundle(bundle, o->id, &pod_id, &is_sandbox, NULL) < 0)
+		pod_id = strdup(o->id);
+	if (pod_id == NULL || pod_dirs(pod_id, &state, &data, err) < 0)
+		return pv_error_set(err, ENOMEM, "delete");
+	if (asprintf(&share, "%s/shared/%s", data, o->id) < 0)
+		return pv_error_set(err, ENOMEM, "delete");
+	if (is_sandbox)
+		kill_vmm(state);
+	container_fs_teardown_paths(bundle, share);
+	if (is_sandbox) {
+		container_fs_teardown_paths(NULL, data);
+		(void)pv_rm_rf(data, NULL);
+		(void)pv_rm_rf(state, NULL);
+	}
+	if (print_response() < 0)
+		return pv_error_set(err, errno, "write delete response");
+	return 0;
+}

@@ -1,0 +1,97 @@
+#include "events.h"
+#include "cleanup.h"
+#include "ttrpc.h"
+#include "util.h"
+#include "containerd_containerd_api_services_ttrpc_events_v1_events.pb-c.h"
+#include "google_protobuf_empty.pb-c.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ttrpc_client *client;
+static char *namespace;
+
+void events_init(const char *ns)
+{
+	namespace = strdup(ns ? ns : "default");
+}
+
+static int connect_events(pv_error *err)
+{
+	const char *addr = getenv("TTRPC_ADDRESS");
+	if (addr == NULL || *addr == '\0')
+		return pv_error_set_plain(err, ENOENT, "TTRPC_ADDRESS is not set");
+	if (pv_str_has_prefix(addr, "unix://"))
+		addr += 7;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(addr) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "events socket %s", addr);
+	strcpy(sa.sun_path, addr);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return pv_error_set(err, e, "connect events socket %s", addr);
+	}
+	return ttrpc_client_new(fd, &client, err);
+}
+
+static int forward(const char *topic, const char *type_url, const ProtobufCMessage *event, pv_error *err)
+{
+	size_t len = protobuf_c_message_get_packed_size(event);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return pv_error_set(err, ENOMEM, "event");
+	protobuf_c_message_pack(event, buf);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ts.seconds = now.tv_sec;
+	ts.nanos = (int32_t)now.tv_nsec;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = (char *)type_url;
+	any.value.data = buf;
+	any.value.len = len;
+	Containerd__Services__Events__Ttrpc__V1__Envelope env = CONTAINERD__SERVICES__EVENTS__TTRPC__V1__ENVELOPE__INIT;
+	env.timestamp = &ts;
+	env.namespace_ = namespace;
+	env.topic = (char *)topic;
+	env.event = &any;
+	Containerd__Services__Events__Ttrpc__V1__ForwardRequest req = CONTAINERD__SERVICES__EVENTS__TTRPC__V1__FORWARD_REQUEST__INIT;
+	req.envelope = &env;
+	ProtobufCMessage *resp = NULL;
+	int r = ttrpc_client_call(client, "containerd.services.events.ttrpc.v1.Events", "Forward", &req.base,
+				  &google__protobuf__empty__descriptor, &resp, 10000, err);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return r;
+}
+
+void events_publish(const char *topic, const char *type_url, const ProtobufCMessage *event)
+{
+	pv_error err = NULL;
+	pthread_mutex_lock(&events_lock);
+	int r = client ? 0 : connect_events(&err);
+	if (r == 0 && forward(topic, type_url, event, &err) < 0 && err && err->errnum == ECONNRESET) {
+		/* containerd restarted: reconnect once. */
+		ttrpc_client_free(client);
+		client = NULL;
+		pv_error_release(&err);
+		if (connect_events(&err) == 0)
+			(void)forward(topic, type_url, event, &err);
+	}
+	pthread_mutex_unlock(&events_lock);
+	if (err) {
+		fprintf(stderr, "containerd-shim-podvm-v2: event %s: %s\n", topic, err->msg);
+		pv_error_release(&err);
+	}
+}

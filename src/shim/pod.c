@@ -1,0 +1,108 @@
+#include "pod.h"
+#include "cleanup.h"
+#include "sandbox.h"
+#include "sizing.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+struct pod {
+	struct pv_paths paths;
+	char *id;
+	char *data_dir;
+	char *shared_dir;
+	struct pv_sandbox *sb;
+	bool booted;
+	pthread_mutex_t lock;
+};
+
+int pod_dirs(const char *id, char **state_dir, char **data_dir, pv_error *err)
+{
+	struct pv_paths paths;
+	if (pv_paths_init(&paths, err) < 0)
+		return -1;
+	int r = 0;
+	if ((state_dir && asprintf(state_dir, "%s/%s", paths.state_root, id) < 0) ||
+	    (data_dir && asprintf(data_dir, "%s/%s", paths.data_root, id) < 0))
+		r = pv_error_set(err, ENOMEM, "pod %s", id);
+	pv_paths_clear(&paths);
+	return r;
+}
+
+int pod_new(const char *id, struct pod **out, pv_error *err)
+{
+	struct pod *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return pv_error_set(err, ENOMEM, "pod %s", id);
+	pthread_mutex_init(&p->lock, NULL);
+	int r = pv_paths_init(&p->paths, err);
+	if (r == 0 && ((p->id = strdup(id)) == NULL ||
+		       asprintf(&p->data_dir, "%s/%s", p->paths.data_root, id) < 0 ||
+		       asprintf(&p->shared_dir, "%s/%s/shared", p->paths.data_root, id) < 0))
+		r = pv_error_set(err, ENOMEM, "pod %s", id);
+	if (r == 0)
+		r = pv_mkdir_p(p->shared_dir, 0700, err);
+	if (r == 0)
+		r = pv_sandbox_new(&p->paths, id, &p->sb, err);
+	if (r == 0)
+		r = pv_sandbox_add_share(p->sb, POD_SHARE_TAG, p->shared_dir, false, err);
+	if (r < 0) {
+		pod_destroy(p);
+		return pv_error_prefix(err, "pod %s", id);
+	}
+	*out = p;
+	return 0;
+}
+
+int pod_boot(struct pod *p, pv_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	int r = 0;
+	if (!p->booted) {
+		/* Pod-level limits are not known when the first (sandbox) container starts: the
+		 * VM gets the default shape; resizing is issue 5's (hotplug, balloon). */
+		struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
+		pv_vm_size(0, 0, &cfg.vcpus, &cfg.mem_mib);
+		r = pv_sandbox_boot(p->sb, &cfg, err);
+		p->booted = r == 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+bool pod_booted(struct pod *p)
+{
+	return p->booted;
+}
+
+struct ttrpc_client *pod_agent(struct pod *p)
+{
+	return pv_sandbox_agent(p->sb);
+}
+
+const char *pod_shared_dir(struct pod *p)
+{
+	return p->shared_dir;
+}
+
+int pod_explain_failure(struct pod *p, pv_error *err)
+{
+	return pv_sandbox_explain_failure(p->sb, err);
+}
+
+void pod_destroy(struct pod *p)
+{
+	if (p == NULL)
+		return;
+	pv_sandbox_destroy(p->sb);
+	if (p->data_dir)
+		(void)pv_rm_rf(p->data_dir, NULL);
+	pv_paths_clear(&p->paths);
+	free(p->id);
+	free(p->data_dir);
+	free(p->shared_dir);
+	free(p);
+}

@@ -1,0 +1,26 @@
+/* The pod's microVM. It boots with the first container and exports one directory,
+ * <data_root>/<pod>/shared, over virtio-9p; each container's rootfs and bind mounts are
+ * bound below it on the host (a VM without hotplug can still receive new containers). */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+#include "paths.h"
+#include "ttrpc.h"
+
+#define POD_SHARE_TAG "shared"
+#define POD_GUEST_SHARED "/run/podvm/shares/" POD_SHARE_TAG
+
+struct pod;
+
+int pod_new(const char *id, struct pod **out, pv_error *err);
+/* Boots the VM once; later calls return at once. */
+int pod_boot(struct pod *p, pv_error *err);
+bool pod_booted(struct pod *p);
+struct ttrpc_client *pod_agent(struct pod *p);
+const char *pod_shared_dir(struct pod *p);
+/* The VMM has exited: rewrites *err to say so. */
+int pod_explain_failure(struct pod *p, pv_error *err);
+/* Stops the VM and removes the pod's state; the shared directory must hold no mounts. */
+void pod_destroy(struct pod *p);
+/* Paths of a pod, without a running shim (for `delete` after a crash). */
+int pod_dirs(const char *id, char **state_dir, char **data_dir, pv_error *err);

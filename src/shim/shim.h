@@ -1,0 +1,32 @@
+/* containerd-shim-podvm-v2: containerd's runtime v2 shim (io.containerd.podvm.v2). One shim
+ * process and one microVM per pod; every container of the pod runs in that VM. */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+
+#define SHIM_SOCKET_FD_ENV "PODVM_SHIM_SOCKET_FD"
+#define SHIM_POD_ID_ENV "PODVM_SHIM_POD_ID"
+#define ANNOTATION_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
+#define ANNOTATION_CONTAINER_TYPE "io.kubernetes.cri.container-type"
+
+struct shim_opts {
+	const char *namespace;
+	const char *address;         /* containerd's GRPC socket */
+	const char *publish_binary;
+	const char *id;
+	const char *bundle;          /* for delete; start runs in the bundle dir */
+	bool debug;
+	const char *action;          /* "start", "delete", or NULL to serve */
+};
+
+/* `start`: prints the ttrpc address of the pod's shim, starting it if needed. */
+int shim_start(const struct shim_opts *o, pv_error *err);
+/* `delete`: cleans up after a shim that is gone; prints a DeleteResponse. */
+int shim_delete(const struct shim_opts *o, pv_error *err);
+/* The daemon: serves the task API on listen_fd until Shutdown. */
+int shim_serve(const struct shim_opts *o, int listen_fd, pv_error *err);
+
+/* The pod a container belongs to: its sandbox id, or its own id (plain `ctr run`). */
+int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err);
+/* The pod's shim socket: <state_root>/shim/<hash of namespace and pod>.sock */
+int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *err);

@@ -1,0 +1,170 @@
+/* `containerd-shim-podvm-v2 ... start`, run by containerd in the bundle directory: prints
+ * the ttrpc address of the pod's shim, starting the shim if this is the pod's first
+ * container. Containers of the same pod (io.kubernetes.cri.sandbox-id) share it. */
+#include "shim.h"
+#include "cleanup.h"
+#include "paths.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	if (asprintf(&path, "%s/config.json", bundle) < 0)
+		return pv_error_set(err, ENOMEM, "config.json");
+	json_error_t je;
+	json_t *spec = json_load_file(path, 0, &je);
+	if (spec == NULL)
+		return pv_error_set_plain(err, EINVAL, "%s: invalid JSON at line %d: %s", path, je.line, je.text);
+	json_t *ann = json_object_get(spec, "annotations");
+	const char *type = json_string_value(json_object_get(ann, ANNOTATION_CONTAINER_TYPE));
+	const char *sandbox = json_string_value(json_object_get(ann, ANNOTATION_SANDBOX_ID));
+	*is_sandbox = type == NULL || strcmp(type, "sandbox") == 0 || sandbox == NULL;
+	*pod_id = strdup(*is_sandbox ? id : sandbox);
+	json_decref(spec);
+	return *pod_id ? 0 : pv_error_set(err, ENOMEM, "pod id");
+}
+
+int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	_cleanup_free_ char *key = NULL;
+	if (asprintf(&key, "%s/%s", ns, pod_id) < 0)
+		return pv_error_set(err, ENOMEM, "socket path");
+	EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL);
+	char hex[33];
+	for (int i = 0; i < 16; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	struct pv_paths paths;
+	if (pv_paths_init(&paths, err) < 0)
+		return -1;
+	/* Short and fixed-length: unix socket paths are limited to 108 bytes. */
+	int r = asprintf(path, "%s/shim/%s.sock", paths.state_root, hex) < 0 ? pv_error_set(err, ENOMEM, "socket path") : 0;
+	if (r == 0) {
+		_cleanup_free_ char *dir = NULL;
+		r = asprintf(&dir, "%s/shim", paths.state_root) < 0 ? -ENOMEM : pv_mkdir_p(dir, 0711, err);
+	}
+	pv_paths_clear(&paths);
+	return r;
+}
+
+static int socket_addr(const char *path, struct sockaddr_un *sa, pv_error *err)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "shim socket %s: path too long", path);
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static bool shim_listening(const char *path)
+{
+	struct sockaddr_un sa;
+	if (socket_addr(path, &sa, NULL) < 0)
+		return false;
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+static int listen_on(const char *path, pv_error *err)
+{
+	struct sockaddr_un sa;
+	if (socket_addr(path, &sa, err) < 0)
+		return -1;
+	unlink(path);  /* a dead shim's socket */
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);  /* no CLOEXEC: the daemon inherits it */
+	if (fd < 0)
+		return pv_error_set(err, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "listen on %s", path);
+	}
+	return fd;
+}
+
+/* Re-executes this binary without "start" as the daemon, detached from containerd. */
+static int spawn_daemon(const struct shim_opts *o, const char *pod_id, int listen_fd, pv_error *err)
+{
+	char fdbuf[16];
+	snprintf(fdbuf, sizeof(fdbuf), "%d", listen_fd);
+	char self[4096];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len < 0)
+		return pv_error_set(err, errno, "readlink /proc/self/exe");
+	self[len] = '\0';
+	const char *argv[16];
+	int n = 0;
+	argv[n++] = "containerd-shim-podvm-v2";
+	argv[n++] = "-namespace";
+	argv[n++] = o->namespace;
+	argv[n++] = "-id";
+	argv[n++] = o->id;
+	if (o->address) {
+		argv[n++] = "-address";
+		argv[n++] = o->address;
+	}
+	if (o->debug)
+		argv[n++] = "-debug";
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		return pv_error_set(err, errno, "fork shim");
+	if (pid == 0) {
+		setsid();
+		setenv(SHIM_SOCKET_FD_ENV, fdbuf, 1);
+		setenv(SHIM_POD_ID_ENV, pod_id, 1);
+		int null = open("/dev/null", O_RDWR);
+		/* containerd's shim log FIFO in the bundle, else nowhere. */
+		int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(log >= 0 ? log : null, 2);
+		if (log >= 0)
+			fcntl(2, F_SETFL, fcntl(2, F_GETFL) & ~O_NONBLOCK);
+		execv(self, (char *const *)argv);
+		_exit(127);
+	}
+	return 0;
+}
+
+static int write_address(const char *address, pv_error *err)
+{
+	return pv_write_file("address", address, strlen(address), 0644, err);
+}
+
+int shim_start(const struct shim_opts *o, pv_error *err)
+{
+	_cleanup_free_ char *pod_id = NULL, *path = NULL, *address = NULL;
+	bool is_sandbox;
+	if (shim_pod_of_bundle(".", o->id, &pod_id, &is_sandbox, err) < 0 ||
+	    shim_socket_path(o->namespace, pod_id, &path, err) < 0)
+		return -1;
+	if (asprintf(&address, "unix://%s", path) < 0)
+		return pv_error_set(err, ENOMEM, "address");
+	if (!is_sandbox) {
+		if (!shim_listening(path))
+			return pv_error_set_plain(err, ENOENT, "container %s: the shim of pod %s is not running", o->id, pod_id);
+	} else {
+		_cleanup_close_ int fd = listen_on(path, err);
+		if (fd < 0 || spawn_daemon(o, pod_id, fd, err) < 0)
+			return -1;
+	}
+	if (write_address(address, err) < 0)
+		return -1;
+	printf("%s", address);
+	fflush(stdout);
+	return 0;
+}

@@ -1,0 +1,78 @@
+#!/bin/bash
+# containerd-shim-podvm-v2 under a real containerd 1.6 started by this test (its own config,
+# root, state and sockets under a temp dir), driven with ctr: one microVM per task.
+. "$(dirname "$0")/lib.sh"
+SHIM_DIR=$(dirname "${SHIM:-$ROOT/build/release/src/shim/containerd-shim-podvm-v2}")
+CTD=$TMP/containerd
+mkdir -p "$CTD"
+cat >"$CTD/config.toml" <<EOC
+version = 2
+root = "$CTD/root"
+state = "$CTD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CTD/c.sock"
+[ttrpc]
+  address = "$CTD/c.sock.ttrpc"
+EOC
+PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
+CTD_PID=$!
+stop_containerd() {
+	kill "$CTD_PID" 2>/dev/null
+	wait "$CTD_PID" 2>/dev/null
+	# containerd's snapshot mounts live under its root in the temp dir.
+	awk -v t="$CTD" '$2 ~ t {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+	cleanup_tmp
+}
+trap stop_containerd EXIT
+for i in $(seq 100); do [ -S "$CTD/c.sock" ] && break; sleep 0.1; done
+C="ctr -a $CTD/c.sock -n podvm-test"
+RT="--runtime io.containerd.podvm.v2"
+IMG=docker.io/library/podvm-test:latest
+
+t "images: import a docker archive (no registry)" $C images import "$FIX/docker.tar"
+
+out=$(timeout 120 $C run $RT --rm $IMG run1 sh -c 'echo hello from a podvm task; uname -r')
+expect_match "ctr run: output through containerd's FIFOs" "^hello from a podvm task" "$out"
+guest=$(echo "$out" | tail -1)
+[ -n "$guest" ] && [ "$guest" != "$(uname -r)" ]
+t_result "ctr run: the task runs on the guest kernel ($guest)" $?
+
+timeout 120 $C run $RT --rm $IMG run2 sh -c 'exit 3'
+expect_eq "ctr run: exit code" 3 $?
+
+expect_eq "ctr run: env and cwd from the image" "from-image /home/app" \
+	"$(timeout 120 $C run $RT --rm $IMG run3 sh -c 'echo $PODVM_IMAGE_ENV $(pwd)')"
+
+timeout 120 $C run $RT -d $IMG svc sh -c 'trap "exit 143" TERM; while :; do sleep 0.1; done' >/dev/null
+expect_match "ctr run -d: the task is RUNNING" "svc +[0-9]+ +RUNNING" "$($C task ls)"
+out=$(timeout 60 $C task exec --exec-id e1 svc sh -c 'echo exec-out; echo exec-err >&2; exit 5' 2>&1)
+rc=$?
+expect_eq "exec: exit code" 5 $rc
+expect_match "exec: stdout and stderr" "exec-out" "$out"
+expect_match "exec: stderr" "exec-err" "$out"
+expect_eq "exec: stdin, ended by CloseIO" "piped-in" "$(echo piped-in | timeout 60 $C task exec --exec-id e2 svc cat)"
+expect_eq "exec: sees the task's processes (same pid namespace)" "1" \
+	"$(timeout 60 $C task exec --exec-id e3 svc sh -c 'test -d /proc/1 && grep -q trap /proc/1/cmdline && echo 1')"
+expect_match "pids: the task's init" "^[0-9]+" "$($C task ps svc | tail -1)"
+$C task kill -s TERM svc
+for i in $(seq 100); do $C task ls | grep -q 'svc.*STOPPED' && break; sleep 0.1; done
+expect_match "kill: SIGTERM reaches the task, which stops" "svc +[0-9]+ +STOPPED" "$($C task ls)"
+t "delete: the task" $C task delete svc
+t "delete: the container" $C container delete svc
+
+# The VMM dies under a running task: the task exits, and --rm cleans up.
+timeout 120 $C run $RT --rm $IMG doomed sh -c 'echo running; sleep 300' >"$TMP/doomed" 2>&1 &
+pid=$!
+wait_for_text "$TMP/doomed" running
+pkill -KILL -f -- "qemu-system.*$PODVM_STATE_DIR/doomed/"
+wait $pid
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ]
+t_result "a killed VMM ends its task (ctr run exited $rc)" $?
+
+sleep 1
+expect_eq "no task left" "" "$($C task ls -q)"
+pgrep -f -- "containerd-shim-podvm-v2 -namespace podvm-test" >/dev/null
+t_result "no shim left" $((! $?))
+leftovers "containerd tasks"
