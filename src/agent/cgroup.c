@@ -111,6 +111,38 @@ int cgroup_create(const char *id, const struct spec_resources *res, pv_error *er
 	return fd;
 }
 
+int cgroup_update(const char *id, const struct spec_resources *res, pv_error *err)
+{
+	_cleanup_close_ int fd = cgroup_open(id, err);
+	if (fd < 0)
+		return -1;
+	if (apply_limits(fd, res, err) < 0)
+		return pv_error_prefix(err, "container %s", id);
+	return 0;
+}
+
+static bool frozen_now(int dirfd)
+{
+	_cleanup_close_ int fd = openat(dirfd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *text = NULL;
+	return fd >= 0 && pv_read_fd(fd, 4096, &text, NULL, NULL) == 0 && strstr(text, "frozen 1") != NULL;
+}
+
+int cgroup_freeze(const char *id, bool frozen, pv_error *err)
+{
+	_cleanup_close_ int fd = cgroup_open(id, err);
+	if (fd < 0)
+		return -1;
+	if (write_at(fd, "cgroup.freeze", frozen ? "1" : "0", err) < 0)
+		return pv_error_prefix(err, "container %s", id);
+	for (int i = 0; i < 500; i++) {  /* freezing waits for every task to stop */
+		if (frozen_now(fd) == frozen)
+			return 0;
+		usleep(10000);
+	}
+	return pv_error_set_plain(err, ETIMEDOUT, "container %s: %s did not complete", id, frozen ? "freeze" : "thaw");
+}
+
 int cgroup_destroy(const char *id, pv_error *err)
 {
 	char path[512];

@@ -423,7 +423,8 @@ static int signal_all(const char *id, int sig, pv_error *err)
 	_cleanup_free_ char *procs = NULL;
 	if (pv_read_file(path, 1 << 20, &procs, NULL, err) < 0)
 		return -1;
-	for (char *line = strtok(procs, "\n"); line; line = strtok(NULL, "\n"))
+	char *save = NULL;
+	for (char *line = strtok_r(procs, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		kill((pid_t)atoi(line), sig);
 	return 0;
 }
@@ -490,4 +491,21 @@ int container_remove(const char *id, pv_error *err)
 	remove_processes(id);
 	container_free(c);
 	return r;
+}
+
+int container_update(const char *id, const char *resources_json, size_t len, pv_error *err)
+{
+	if (find(id, err) == NULL)
+		return -1;
+	struct spec_resources res;
+	if (spec_parse_resources_json(resources_json, len, &res, err) < 0)
+		return pv_error_prefix(err, "update %s", id);
+	return cgroup_update(id, &res, err);
+}
+
+int container_pause(const char *id, bool paused, pv_error *err)
+{
+	if (find(id, err) == NULL)
+		return -1;
+	return cgroup_freeze(id, paused, err);
 }

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "process.h"
 #include "service.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -23,7 +24,9 @@ static int setup_guest(pv_error *err)
 	/* Blocked before any thread starts, so only the reaper's signalfd sees SIGCHLD. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	return proc_table_init(err);
+	if (proc_table_init(err) < 0)
+		return -1;
+	return oom_watch_start(err);
 }
 
 static int run_agent(char **argv, pv_error *err)

@@ -4,6 +4,7 @@
 #include "container.h"
 #include "log.h"
 #include "process.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -196,6 +197,58 @@ static int handle_shutdown(void *ctx, const ProtobufCMessage *msg, struct ttrpc_
 	return reply_empty(reply);
 }
 
+static int handle_update(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__UpdateContainerRequest *req = (const void *)msg;
+	if (container_update(req->container_id, req->resources_json, strlen(req->resources_json), err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static int pause_or_resume(const ProtobufCMessage *msg, bool pause, struct ttrpc_reply *reply, pv_error *err)
+{
+	const Podvm__Agent__V1__ContainerRequest *req = (const void *)msg;
+	if (container_pause(req->container_id, pause, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static int handle_pause(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	return pause_or_resume(msg, true, reply, err);
+}
+
+static int handle_resume(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	return pause_or_resume(msg, false, reply, err);
+}
+
+static int handle_stats(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ContainerRequest *req = (const void *)msg;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	if (stats_collect(req->container_id, &buf, &len, err) < 0)
+		return -1;
+	Podvm__Agent__V1__StatsResponse resp = PODVM__AGENT__V1__STATS_RESPONSE__INIT;
+	resp.cgroup_v2_metrics.data = buf;
+	resp.cgroup_v2_metrics.len = len;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
+static int handle_wait_oom(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx, (void)msg, (void)err;
+	_cleanup_free_ char *id = oom_wait_event();
+	Podvm__Agent__V1__OomEvent ev = PODVM__AGENT__V1__OOM_EVENT__INIT;
+	ev.container_id = id;
+	return ttrpc_reply_set(reply, &ev.base);
+}
+
 #define M(name, desc, fn) { SERVICE, name, &podvm__agent__v1__##desc##__descriptor, fn }
 
 const struct ttrpc_method agent_methods[] = {
@@ -211,5 +264,10 @@ const struct ttrpc_method agent_methods[] = {
 	M("ResizeTty", resize_tty_request, handle_resize),
 	M("RemoveContainer", container_request, handle_remove),
 	M("Shutdown", empty, handle_shutdown),
+	M("UpdateContainer", update_container_request, handle_update),
+	M("PauseContainer", container_request, handle_pause),
+	M("ResumeContainer", container_request, handle_resume),
+	M("StatsContainer", container_request, handle_stats),
+	M("WaitOomEvent", empty, handle_wait_oom),
 };
 const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

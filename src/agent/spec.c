@@ -335,6 +335,16 @@ int spec_parse_process_json(const char *json, size_t len, struct spec_process *o
 	return r;
 }
 
+int spec_parse_resources_json(const char *json, size_t len, struct spec_resources *out, pv_error *err)
+{
+	json_t *root = load_json(json, len, "resources", err);
+	if (root == NULL)
+		return -EINVAL;
+	parse_resources(root, out);
+	json_decref(root);
+	return 0;
+}
+
 void spec_process_clear(struct spec_process *p)
 {
 	pv_strv_free(p->args);

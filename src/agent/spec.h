@@ -74,6 +74,8 @@ struct spec {
 int spec_parse(const char *json, size_t len, struct spec *out, pv_error *err);
 /* Parses a spec "process" object alone (an exec). */
 int spec_parse_process_json(const char *json, size_t len, struct spec_process *out, pv_error *err);
+/* Parses an OCI "linux.resources" object alone (an update). */
+int spec_parse_resources_json(const char *json, size_t len, struct spec_resources *out, pv_error *err);
 void spec_clear(struct spec *s);
 void spec_process_clear(struct spec_process *p);
 /* Parses "rw,nosuid,size=65536k" into flags and a data string of the rest. */

@@ -187,3 +187,45 @@ int pv_agent_remove(struct ttrpc_client *c, const char *id, pv_error *err)
 	req.container_id = (char *)id;
 	return call(c, "RemoveContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
 }
+
+int pv_agent_update(struct ttrpc_client *c, const char *id, const char *resources_json, pv_error *err)
+{
+	Podvm__Agent__V1__UpdateContainerRequest req = PODVM__AGENT__V1__UPDATE_CONTAINER_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.resources_json = (char *)resources_json;
+	return call(c, "UpdateContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_pause(struct ttrpc_client *c, const char *id, bool paused, pv_error *err)
+{
+	Podvm__Agent__V1__ContainerRequest req = PODVM__AGENT__V1__CONTAINER_REQUEST__INIT;
+	req.container_id = (char *)id;
+	return call(c, paused ? "PauseContainer" : "ResumeContainer", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_stats(struct ttrpc_client *c, const char *id, uint8_t **metrics, size_t *len, pv_error *err)
+{
+	Podvm__Agent__V1__ContainerRequest req = PODVM__AGENT__V1__CONTAINER_REQUEST__INIT;
+	req.container_id = (char *)id;
+	ProtobufCMessage *m = NULL;
+	if (call(c, "StatsContainer", &req, &podvm__agent__v1__stats_response__descriptor, &m, CALL_TIMEOUT_MS, err) < 0)
+		return -1;
+	Podvm__Agent__V1__StatsResponse *resp = (void *)m;
+	*len = resp->cgroup_v2_metrics.len;
+	*metrics = malloc(*len ? *len : 1);
+	if (*metrics)
+		memcpy(*metrics, resp->cgroup_v2_metrics.data, *len);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return *metrics ? 0 : pv_error_set(err, ENOMEM, "stats");
+}
+
+int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err)
+{
+	Podvm__Agent__V1__Empty req = PODVM__AGENT__V1__EMPTY__INIT;
+	ProtobufCMessage *m = NULL;
+	if (call(c, "WaitOomEvent", &req, &podvm__agent__v1__oom_event__descriptor, &m, 0, err) < 0)
+		return -1;
+	*id = strdup(((Podvm__Agent__V1__OomEvent *)m)->container_id);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return *id ? 0 : pv_error_set(err, ENOMEM, "OOM event");
+}

@@ -2,6 +2,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
 #include "ttrpc.h"
@@ -33,3 +34,10 @@ int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exe
 int pv_agent_resize(struct ttrpc_client *c, const char *id, const char *exec_id,
 		    unsigned rows, unsigned cols, pv_error *err);
 int pv_agent_remove(struct ttrpc_client *c, const char *id, pv_error *err);
+/* resources_json: an OCI "linux.resources" object. */
+int pv_agent_update(struct ttrpc_client *c, const char *id, const char *resources_json, pv_error *err);
+int pv_agent_pause(struct ttrpc_client *c, const char *id, bool paused, pv_error *err);
+/* *metrics (malloc'd): a packed io.containerd.cgroups.v2.Metrics. */
+int pv_agent_stats(struct ttrpc_client *c, const char *id, uint8_t **metrics, size_t *len, pv_error *err);
+/* Blocks until a container is hit by the OOM killer; *id is malloc'd. */
+int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err);

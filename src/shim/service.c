@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 static struct pod *pod;
 static const char *pod_id;
 static struct ttrpc_server *server;
+
+static void start_oom_watch(void);
 
 static int reply_empty(struct ttrpc_reply *reply)
 {
@@ -130,6 +133,8 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	if (spec == NULL)
 		return -1;
 	int r = pod_boot(pod, err);
+	if (r == 0)
+		start_oom_watch();
 	if (r == 0)
 		r = container_fs_setup(t->id, t->bundle, req->rootfs, req->n_rootfs, pod_shared_dir(pod),
 				       spec, &t->fs, err);
@@ -273,7 +278,7 @@ static void stop_pod_if_empty(void)
 static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *resp, pv_error *err)
 {
 	tasks_lock();
-	bool running = t->init.state == PROC_RUNNING;
+	bool running = t->init.state == PROC_RUNNING || t->init.state == PROC_PAUSED;
 	tasks_unlock();
 	if (running)
 		return pv_error_set_plain(err, EBUSY, "container %s: still running", t->id);
@@ -373,6 +378,7 @@ static Containerd__V1__Types__Status status_of(enum proc_state s)
 	case PROC_CREATED: return CONTAINERD__V1__TYPES__STATUS__CREATED;
 	case PROC_RUNNING: return CONTAINERD__V1__TYPES__STATUS__RUNNING;
 	case PROC_STOPPED: return CONTAINERD__V1__TYPES__STATUS__STOPPED;
+	case PROC_PAUSED: return CONTAINERD__V1__TYPES__STATUS__PAUSED;
 	}
 	return CONTAINERD__V1__TYPES__STATUS__UNKNOWN;
 }
@@ -491,6 +497,115 @@ static int handle_close_io(void *ctx, const ProtobufCMessage *msg, struct ttrpc_
 	return p ? reply_empty(reply) : -1;
 }
 
+/* ---- Update, Pause, Resume, Stats, OOM ---- */
+
+static bool task_exists(const char *id, pv_error *err)
+{
+	tasks_lock();
+	bool found = tasks_find_locked(id) != NULL;
+	tasks_unlock();
+	if (!found)
+		pv_error_set_plain(err, ENOENT, "container %s: not found", id);
+	return found;
+}
+
+static int handle_update(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Containerd__Task__V2__UpdateTaskRequest *req = (const void *)msg;
+	if (!task_exists(req->id, err))
+		return -1;
+	if (req->resources == NULL || req->resources->value.len == 0)
+		return reply_empty(reply);
+	/* containerd sends the OCI LinuxResources as JSON inside the Any. */
+	_cleanup_free_ char *json = strndup((const char *)req->resources->value.data, req->resources->value.len);
+	if (json == NULL)
+		return pv_error_set(err, ENOMEM, "update");
+	if (pv_agent_update(pod_agent(pod), req->id, json, err) < 0)
+		return agent_failed(err);
+	return reply_empty(reply);
+}
+
+static int pause_or_resume(const char *id, bool pause, struct ttrpc_reply *reply, pv_error *err)
+{
+	if (!task_exists(id, err))
+		return -1;
+	if (pv_agent_pause(pod_agent(pod), id, pause, err) < 0)
+		return agent_failed(err);
+	tasks_lock();
+	struct task *t = tasks_find_locked(id);
+	if (t && t->init.state != PROC_STOPPED)
+		t->init.state = pause ? PROC_PAUSED : PROC_RUNNING;
+	tasks_unlock();
+	Containerd__Events__TaskPaused paused = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
+	Containerd__Events__TaskResumed resumed = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
+	paused.container_id = resumed.container_id = (char *)id;
+	if (pause)
+		events_publish("/tasks/paused", "containerd.events.TaskPaused", &paused.base);
+	else
+		events_publish("/tasks/resumed", "containerd.events.TaskResumed", &resumed.base);
+	return reply_empty(reply);
+}
+
+static int handle_pause(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	return pause_or_resume(((const Containerd__Task__V2__PauseRequest *)msg)->id, true, reply, err);
+}
+
+static int handle_resume(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	return pause_or_resume(((const Containerd__Task__V2__ResumeRequest *)msg)->id, false, reply, err);
+}
+
+static int handle_stats(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Containerd__Task__V2__StatsRequest *req = (const void *)msg;
+	if (!task_exists(req->id, err))
+		return -1;
+	_cleanup_free_ uint8_t *metrics = NULL;
+	size_t len = 0;
+	if (pv_agent_stats(pod_agent(pod), req->id, &metrics, &len, err) < 0)
+		return agent_failed(err);
+	/* The guest runs cgroup v2: containerd (and CRI) decode this type by its URL. */
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = (char *)"io.containerd.cgroups.v2.Metrics";
+	any.value.data = metrics;
+	any.value.len = len;
+	Containerd__Task__V2__StatsResponse resp = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+	resp.stats = &any;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
+/* Publishes /tasks/oom for every OOM kill the guest reports, for the pod's life. */
+static void *oom_main(void *arg)
+{
+	struct ttrpc_client *agent = arg;
+	char *id = NULL;
+	while (pv_agent_wait_oom(agent, &id, NULL) == 0) {
+		Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+		ev.container_id = id;
+		events_publish("/tasks/oom", "containerd.events.TaskOOM", &ev.base);
+		free(id);
+	}
+	return NULL;  /* the VM is gone */
+}
+
+static void spawn_oom_watch(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, oom_main, pod_agent(pod)) == 0)
+		pthread_detach(t);
+}
+
+static void start_oom_watch(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, spawn_oom_watch);
+}
+
 /* ---- Connect, Shutdown, and what podvm cannot do yet ---- */
 
 static int handle_connect(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
@@ -535,16 +650,16 @@ static const struct ttrpc_method methods[] = {
 	M("Start", start_request, handle_start),
 	M("Delete", delete_request, handle_delete),
 	M("Pids", pids_request, handle_pids),
-	M("Pause", pause_request, handle_unsupported),
-	M("Resume", resume_request, handle_unsupported),
+	M("Pause", pause_request, handle_pause),
+	M("Resume", resume_request, handle_resume),
 	M("Checkpoint", checkpoint_task_request, handle_unsupported),
 	M("Kill", kill_request, handle_kill),
 	M("Exec", exec_process_request, handle_exec),
 	M("ResizePty", resize_pty_request, handle_resize),
 	M("CloseIO", close_iorequest, handle_close_io),
-	M("Update", update_task_request, handle_unsupported),
+	M("Update", update_task_request, handle_update),
 	M("Wait", wait_request, handle_wait),
-	M("Stats", stats_request, handle_unsupported),
+	M("Stats", stats_request, handle_stats),
 	M("Connect", connect_request, handle_connect),
 	M("Shutdown", shutdown_request, handle_shutdown),
 };

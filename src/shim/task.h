@@ -10,7 +10,7 @@
 #include "io.h"
 #include "rootfs.h"
 
-enum proc_state { PROC_CREATED = 1, PROC_RUNNING = 2, PROC_STOPPED = 3 };
+enum proc_state { PROC_CREATED = 1, PROC_RUNNING = 2, PROC_STOPPED = 3, PROC_PAUSED = 4 };
 
 struct proc {
 	char *exec_id;          /* "" for the init process */

@@ -55,6 +55,13 @@ expect_eq "exec: stdin, ended by CloseIO" "piped-in" "$(echo piped-in | timeout 
 expect_eq "exec: sees the task's processes (same pid namespace)" "1" \
 	"$(timeout 60 $C task exec --exec-id e3 svc sh -c 'test -d /proc/1 && grep -q trap /proc/1/cmdline && echo 1')"
 expect_match "pids: the task's init" "^[0-9]+" "$($C task ps svc | tail -1)"
+t "pause: the task freezes" $C task pause svc
+expect_match "pause: the task is PAUSED" "svc +[0-9]+ +PAUSED" "$($C task ls)"
+t "resume: the task thaws" $C task resume svc
+expect_match "resume: the task is RUNNING again" "svc +[0-9]+ +RUNNING" "$($C task ls)"
+metrics=$($C task metrics svc 2>&1)
+expect_match "stats: cgroup v2 metrics from the guest" "memory.usage +[1-9][0-9]*" "$metrics"
+expect_match "stats: CPU time of the task" "cpu.usage_usec +[1-9][0-9]*" "$metrics"
 $C task kill -s TERM svc
 for i in $(seq 100); do $C task ls | grep -q 'svc.*STOPPED' && break; sleep 0.1; done
 expect_match "kill: SIGTERM reaches the task, which stops" "svc +[0-9]+ +STOPPED" "$($C task ls)"
