@@ -35,6 +35,7 @@ guest: build
 
 install: build guest
 	install -D -m 0755 $(RELEASE)/src/podvm/podvm $(DESTDIR)$(PREFIX)/bin/podvm
+	install -D -m 0755 $(RELEASE)/src/shim/containerd-shim-podvm-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-podvm-v2
 	install -D -m 0644 $(GUEST)/vmlinuz $(DESTDIR)$(SHAREDIR)/vmlinuz
 	install -D -m 0644 $(GUEST)/initramfs.cpio.gz $(DESTDIR)$(SHAREDIR)/initramfs.cpio.gz
 
