@@ -2,6 +2,7 @@
  * gone (crashed, killed). The VMM died with it or is killed here; mounts and state go. */
 #include "shim.h"
 #include "cleanup.h"
+#include "events.h"
 #include "pod.h"
 #include "rootfs.h"
 #include "util.h"
@@ -27,11 +28,8 @@ static void kill_vmm(const char *state_dir)
 
 static int print_response(void)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	ts.seconds = now.tv_sec;
-	ts.nanos = (int32_t)now.tv_nsec;
+	Google__Protobuf__Timestamp ts;
+	shim_timestamp(NULL, &ts);
 	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
 	resp.exit_status = 128 + SIGKILL;
 	resp.exited_at = &ts;

@@ -19,6 +19,18 @@ static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ttrpc_client *client;
 static char *namespace;
 
+void shim_timestamp(const struct timespec *t, Google__Protobuf__Timestamp *ts)
+{
+	struct timespec now;
+	if (t == NULL) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		t = &now;
+	}
+	google__protobuf__timestamp__init(ts);
+	ts->seconds = t->tv_sec;
+	ts->nanos = (int32_t)t->tv_nsec;
+}
+
 void events_init(const char *ns)
 {
 	namespace = strdup(ns ? ns : "default");
@@ -52,11 +64,8 @@ static int forward(const char *topic, const char *type_url, const ProtobufCMessa
 	if (buf == NULL)
 		return pv_error_set(err, ENOMEM, "event");
 	protobuf_c_message_pack(event, buf);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	ts.seconds = now.tv_sec;
-	ts.nanos = (int32_t)now.tv_nsec;
+	Google__Protobuf__Timestamp ts;
+	shim_timestamp(NULL, &ts);
 	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
 	any.type_url = (char *)type_url;
 	any.value.data = buf;

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,16 +58,33 @@ int pod_new(const char *id, struct pod **out, pv_error *err)
 	return 0;
 }
 
+/* Pod-level limits are not known when the sandbox container boots the VM: it gets room
+ * for the pod's containers (guest RAM is touched lazily, so the host pays for use, not
+ * size), PODVM_POD_MEMORY / PODVM_POD_CPUS override it; resizing to the pod's limits
+ * (hotplug, balloon) is still to come. */
+static int pod_vm_shape(unsigned *vcpus, unsigned *mem_mib, pv_error *err)
+{
+	const char *mem = getenv("PODVM_POD_MEMORY"), *cpus = getenv("PODVM_POD_CPUS");
+	unsigned long long bytes = (unsigned long long)POD_DEFAULT_MEM_MIB << 20;
+	double ncpus = 1;
+	if (mem && *mem && pv_parse_memory(mem, &bytes, err) < 0)
+		return pv_error_prefix(err, "PODVM_POD_MEMORY");
+	if (cpus && *cpus && pv_parse_cpus(cpus, &ncpus, err) < 0)
+		return pv_error_prefix(err, "PODVM_POD_CPUS");
+	pv_vm_size(ncpus, 0, vcpus, mem_mib);
+	*mem_mib = (unsigned)(bytes >> 20);
+	return 0;
+}
+
 int pod_boot(struct pod *p, pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
-		/* Pod-level limits are not known when the first (sandbox) container starts: the
-		 * VM gets the default shape; resizing is issue 5's (hotplug, balloon). */
 		struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
-		pv_vm_size(0, 0, &cfg.vcpus, &cfg.mem_mib);
-		r = pv_sandbox_boot(p->sb, &cfg, err);
+		r = pod_vm_shape(&cfg.vcpus, &cfg.mem_mib, err);
+		if (r == 0)
+			r = pv_sandbox_boot(p->sb, &cfg, err);
 		p->booted = r == 0;
 	}
 	pthread_mutex_unlock(&p->lock);

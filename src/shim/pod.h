@@ -9,6 +9,7 @@
 
 #define POD_SHARE_TAG "shared"
 #define POD_GUEST_SHARED "/run/podvm/shares/" POD_SHARE_TAG
+#define POD_DEFAULT_MEM_MIB 1024
 
 struct pod;
 

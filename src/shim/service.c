@@ -33,13 +33,6 @@ static int reply_empty(struct ttrpc_reply *reply)
 	return ttrpc_reply_set(reply, &e.base);
 }
 
-static void timestamp_of(const struct timespec *t, Google__Protobuf__Timestamp *ts)
-{
-	google__protobuf__timestamp__init(ts);
-	ts->seconds = t->tv_sec;
-	ts->nanos = (int32_t)t->tv_nsec;
-}
-
 /* Finds the process; *err says which is missing. Call with the lock held. */
 static struct proc *find_locked(const char *id, const char *exec_id, struct task **t, pv_error *err)
 {
@@ -293,7 +286,7 @@ static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *res
 	resp->exit_status = t->init.exit_status;
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
 	Google__Protobuf__Timestamp ts;
-	timestamp_of(&t->init.exited_at, &ts);
+	shim_timestamp(&t->init.exited_at, &ts);
 	ev.container_id = t->id;
 	ev.id = t->id;
 	ev.pid = resp->pid;
@@ -318,7 +311,7 @@ static int handle_delete(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 		return -1;
 	Containerd__Task__V2__DeleteResponse resp = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts;
-	timestamp_of(&exited, &ts);
+	shim_timestamp(&exited, &ts);
 	resp.exited_at = &ts;
 	int r = p == &t->init ? delete_task(t, &resp, err) : delete_exec(t, p, &resp, err);
 	return r < 0 ? -1 : ttrpc_reply_set(reply, &resp.base);
@@ -394,7 +387,7 @@ static int handle_state(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 	if (p) {
 		Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
 		Google__Protobuf__Timestamp ts;
-		timestamp_of(&p->exited_at, &ts);
+		shim_timestamp(&p->exited_at, &ts);
 		resp.id = t->id;
 		resp.bundle = t->bundle;
 		resp.pid = (uint32_t)p->pid;
@@ -426,7 +419,7 @@ static int handle_wait(void *ctx, const ProtobufCMessage *msg, struct ttrpc_repl
 	proc_wait_stopped(p);
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts;
-	timestamp_of(&p->exited_at, &ts);
+	shim_timestamp(&p->exited_at, &ts);
 	resp.exit_status = p->exit_status;
 	resp.exited_at = &ts;
 	return ttrpc_reply_set(reply, &resp.base);

@@ -125,9 +125,8 @@ struct waiter_arg {
 
 static void publish_exit(struct task *t, struct proc *p)
 {
-	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	ts.seconds = p->exited_at.tv_sec;
-	ts.nanos = (int32_t)p->exited_at.tv_nsec;
+	Google__Protobuf__Timestamp ts;
+	shim_timestamp(&p->exited_at, &ts);
 	Containerd__Events__TaskExit ev = CONTAINERD__EVENTS__TASK_EXIT__INIT;
 	ev.container_id = t->id;
 	ev.id = *p->exec_id ? p->exec_id : t->id;

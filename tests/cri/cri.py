@@ -23,13 +23,18 @@ the same config again to CreateContainer.
     cri.py --sock SOCK stats CID               -> JSON: cpu and memory usage
     cri.py --sock SOCK list-containers [--pod POD]   -> "ID NAME STATE" lines
     cri.py --sock SOCK list-images             -> one repo tag a line
+    cri.py --sock SOCK list-pods               -> "ID NAME STATE HANDLER" lines
+    cri.py --sock SOCK remove-all-pods         (stops and removes every pod: cleanup)
     cri.py --sock SOCK stop-container CID [--grace S]
     cri.py --sock SOCK remove-container CID
     cri.py --sock SOCK stop-pod POD
     cri.py --sock SOCK remove-pod POD
-    cri.py --sock SOCK pod-start-latency NAME IMAGE --runtime-handler H --log-dir D [--cleanup] -- CMD...
+    cri.py --sock SOCK pod-start-latency NAME IMAGE --runtime-handler H --log-dir D
+                                         [--cgroup-parent P] [--cleanup] [--json] -- CMD...
                   RunPodSandbox + CreateContainer + StartContainer, then waits for the first
-                  line of the container's log file; prints the seconds that took.
+                  line of the container's log file; prints the seconds that took (--json: and
+                  the time of each step, the ids and the line). --cleanup then stops and
+                  removes the pod (not timed).
 
 A failed call prints "cri.py: METHOD: CODE: details" on stderr and exits 1 (exec-sync: 125).
 """
@@ -112,7 +117,7 @@ class Client:
             metadata=pb.PodSandboxMetadata(name=name, namespace=namespace, uid="uid-" + name, attempt=0),
             hostname=name, log_directory=log_dir,
             labels={"podvm-test": "1"},
-            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent))
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=KUBELET_POD_SC()))
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
         r = self.call("RunPodSandbox", pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
@@ -127,7 +132,7 @@ class Client:
             command=cmd, log_path=log_path,
             envs=[pb.KeyValue(key=k, value=v) for k, v in envs],
             labels={"podvm-test": "1"},
-            linux=pb.LinuxContainerConfig(resources=resources))
+            linux=pb.LinuxContainerConfig(resources=resources, security_context=KUBELET_CONTAINER_SC()))
         r = self.call("CreateContainer", pb.CreateContainerRequest(
             pod_sandbox_id=pod_id, config=cfg, sandbox_config=sandbox_cfg))
         return r.container_id
@@ -141,6 +146,19 @@ class Client:
             os.unlink(os.path.join(self.state_dir, "pod-%s.json" % pod_id))
         except FileNotFoundError:
             pass
+
+
+def KUBELET_NS():
+    # What kubelet asks for a pod without hostNetwork/hostPID/shareProcessNamespace.
+    return pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
+
+
+def KUBELET_POD_SC():
+    return pb.LinuxSandboxSecurityContext(namespace_options=KUBELET_NS())
+
+
+def KUBELET_CONTAINER_SC():
+    return pb.LinuxContainerSecurityContext(namespace_options=KUBELET_NS())
 
 
 class CriError(Exception):
@@ -187,11 +205,16 @@ def cmd_pod_start_latency(c, a):
     log_name = a.name + ".log"
     log_file = os.path.join(a.log_dir, log_name)
     t0 = time.monotonic()
-    pod = c.run_pod(a.name, a.runtime_handler, a.log_dir)
+    pod = c.run_pod(a.name, a.runtime_handler, a.log_dir, cgroup_parent=a.cgroup_parent)
+    t1 = time.monotonic()
     cid = c.create_container(pod, a.name, a.image, a.cmd, log_path=log_name)
+    t2 = time.monotonic()
     c.call("StartContainer", pb.StartContainerRequest(container_id=cid))
+    t3 = time.monotonic()
     line = wait_first_line(log_file, t0 + c.timeout)
     dt = time.monotonic() - t0
+    phases = {"runPodSandbox": t1 - t0, "createContainer": t2 - t1, "startContainer": t3 - t2,
+              "firstLine": t0 + dt - t3}
     if a.cleanup:
         c.call("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=pod))
         c.remove_pod(pod)
@@ -199,7 +222,7 @@ def cmd_pod_start_latency(c, a):
         print("cri.py: pod-start-latency: no line in %s after %.0f s" % (log_file, dt), file=sys.stderr)
         return 1
     if a.json:
-        print(json.dumps({"seconds": dt, "pod": pod, "container": cid, "firstLine": line}))
+        print(json.dumps({"seconds": dt, "phases": phases, "pod": pod, "container": cid, "firstLine": line}))
     else:
         print("%.4f" % dt)
     return 0
@@ -281,6 +304,20 @@ def run(c, a):
         c.call("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=a.pod))
     elif cmd == "remove-pod":
         c.remove_pod(a.pod)
+    elif cmd == "list-pods":
+        for p in c.call("ListPodSandbox", pb.ListPodSandboxRequest()).items:
+            print(p.id, p.metadata.name, pb.PodSandboxState.Name(p.state), p.runtime_handler)
+    elif cmd == "remove-all-pods":
+        # Cleanup, as kubelet does for pods it no longer wants: stop, then remove, each pod.
+        rc = 0
+        for p in c.call("ListPodSandbox", pb.ListPodSandboxRequest()).items:
+            try:
+                c.call("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=p.id))
+                c.remove_pod(p.id)
+            except CriError as e:
+                print("cri.py: %s" % e, file=sys.stderr)
+                rc = 1
+        return rc
     elif cmd == "pod-start-latency":
         return cmd_pod_start_latency(c, a)
     return 0
@@ -332,6 +369,8 @@ def parser():
     sp = sub.add_parser("list-containers")
     sp.add_argument("--pod")
     sub.add_parser("list-images")
+    sub.add_parser("list-pods")
+    sub.add_parser("remove-all-pods")
     sp = sub.add_parser("stop-container")
     sp.add_argument("cid")
     sp.add_argument("--grace", type=int, default=10, help="seconds before SIGKILL")
@@ -342,6 +381,7 @@ def parser():
     sp.add_argument("image")
     sp.add_argument("--runtime-handler", default="")
     sp.add_argument("--log-dir", required=True)
+    sp.add_argument("--cgroup-parent", default="")
     sp.add_argument("--cleanup", action="store_true", help="stop and remove the pod afterwards")
     sp.add_argument("--json", action="store_true", help="print JSON with the ids and the first line")
     return p

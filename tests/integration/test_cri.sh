@@ -1,0 +1,278 @@
+#!/bin/bash
+# podvm under Kubernetes' CRI: a real containerd 1.6 with its CRI plugin, started by this test
+# (its own config, root, state, sockets, CNI config and IPAM state under the temp dir), driven
+# by tests/cri/cri.py the way kubelet drives it: RunPodSandbox, CreateContainer x2 in one pod
+# (one VM), StartContainer, ExecSync, ContainerStatus, the CRI log files,
+# UpdateContainerResources, ContainerStats, StopContainer, StopPodSandbox, RemovePodSandbox;
+# then a VMM killed under a running pod. The same flow runs first with runc, as a baseline
+# that shows what a Kubernetes user expects of a pod on this machine.
+. "$(dirname "$0")/lib.sh"
+SHIM_DIR=$(dirname "${SHIM:-$ROOT/build/release/src/shim/containerd-shim-podvm-v2}")
+CRI_PY=$ROOT/tests/cri/cri.py
+CTD=$TMP/containerd
+SUFFIX=${TMP##*.}
+BRIDGE=pvcri$(printf '%s' "$SUFFIX" | md5sum | cut -c1-8)  # 13 chars: under IFNAMSIZ
+CGROUP_PARENT=/podvm-cri-$SUFFIX
+IMG=docker.io/library/podvm-test:latest
+export PODVM_CRI_STUBS=$TMP/cri
+mkdir -p "$CTD/cni" "$TMP/logs"
+
+# A private /24 in 10.0.0.0/8 that no route of this host covers yet.
+pick_subnet() {
+	local i net
+	for i in $(seq 50); do
+		net=10.$((200 + RANDOM % 50)).$((RANDOM % 256))
+		ip -4 route show | grep -q "^$net\." || { echo "$net"; return 0; }
+	done
+	return 1
+}
+NET=$(pick_subnet)
+HOST_LINKS_BEFORE=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+
+cat >"$CTD/cni/10-podvm-test.conflist" <<EOC
+{
+  "cniVersion": "1.0.0",
+  "name": "podvm-cri-$SUFFIX",
+  "plugins": [{
+    "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
+    "ipam": {"type": "host-local", "dataDir": "$CTD/ipam",
+             "ranges": [[{"subnet": "$NET.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}
+  }]
+}
+EOC
+cat >"$CTD/config.toml" <<EOC
+version = 2
+root = "$CTD/root"
+state = "$CTD/state"
+[grpc]
+  address = "$CTD/c.sock"
+[ttrpc]
+  address = "$CTD/c.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "podvm.local/pause:test"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$CTD/cni"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm]
+      runtime_type = "io.containerd.podvm.v2"
+EOC
+# containerd passes its environment (PODVM_* from lib.sh, PATH) on to the shims it starts.
+PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
+CTD_PID=$!
+
+cri() { timeout 150 "$CRI_PY" --sock "$CTD/c.sock" --timeout 120 "$@"; }
+
+# jget JSON KEY[.KEY...]: one field of a JSON object ("" when absent).
+jget() {
+	/usr/bin/python3 -c 'import json, sys
+v = json.loads(sys.argv[1] or "{}")
+for k in sys.argv[2].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print("" if v is None else v)' "$1" "$2"
+}
+
+# Kills whatever is left in this test's cgroups (runc containers of a failed run), removes them.
+remove_cgroups() {
+	local d
+	for d in $(find /sys/fs/cgroup/*"$CGROUP_PARENT" -depth -type d 2>/dev/null); do
+		xargs -r kill -KILL <"$d/cgroup.procs" 2>/dev/null
+		rmdir "$d" 2>/dev/null || { sleep 0.2; rmdir "$d" 2>/dev/null; }
+	done
+}
+
+stop_all() {
+	# As kubelet would on the way out: every pod stopped and removed, then containerd stopped.
+	if kill -0 "$CTD_PID" 2>/dev/null && [ -S "$CTD/c.sock" ]; then
+		cri remove-all-pods >/dev/null 2>&1
+	fi
+	kill "$CTD_PID" 2>/dev/null
+	wait "$CTD_PID" 2>/dev/null
+	awk -v t="$CTD" '$2 ~ t {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+	cleanup_tmp
+	remove_cgroups
+	ip link del "$BRIDGE" 2>/dev/null
+	return 0
+}
+trap stop_all EXIT
+
+for i in $(seq 100); do [ -S "$CTD/c.sock" ] && break; sleep 0.1; done
+expect_match "containerd with CRI: Version" "^containerd 1\.6" "$(cri version 2>&1)"
+C="ctr -a $CTD/c.sock -n k8s.io"
+t "images: import the test image into k8s.io" $C images import "$FIX/docker.tar"
+t "images: import the pause image into k8s.io" $C images import "$FIX/pause.tar"
+images=$(cri list-images 2>&1)
+expect_match "images: CRI ListImages shows the test image" "^$IMG\$" "$images"
+expect_match "images: CRI ListImages shows the sandbox image" "^podvm.local/pause:test\$" "$images"
+
+HOST_BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
+# The container's memory limit and CPU quota, from cgroup v1 (runc here) or v2 (the guest).
+CG_LIMITS='cg=$(sed -n "s/^0:://p" /proc/self/cgroup)
+if [ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+	echo $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)
+else
+	echo $(cat /sys/fs/cgroup$cg/memory.max) $(cat /sys/fs/cgroup$cg/cpu.max)
+fi'
+LOG_LINE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+) '
+
+# pod_flow HANDLER: what kubelet does for one pod with this runtime handler.
+pod_flow() {
+	local h=$1 name=pod-$1 pod c1 c2 c3 st out rc
+	local logs=$TMP/logs/$name
+	pod=$(cri run-pod "$name" --runtime-handler "$h" --log-dir "$logs" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+	t_result "$h: RunPodSandbox" $? "$pod"
+	st=$(cri pod-status "$pod" 2>&1)
+	expect_eq "$h: PodSandboxStatus: READY" SANDBOX_READY "$(jget "$st" state)"
+	expect_eq "$h: PodSandboxStatus: runtime handler" "$h" "$(jget "$st" runtimeHandler)"
+	local pod_ip
+	pod_ip=$(jget "$st" ip)
+	expect_match "$h: PodSandboxStatus: an IP from the CNI bridge" "^$NET\.[0-9]+\$" "$pod_ip"
+
+	c1=$(cri create-container "$pod" c1 "$IMG" --log-path c1.log -- \
+		sh -c 'echo hello from c1; echo to stderr >&2; exec sleep 300' 2>&1)
+	t_result "$h: CreateContainer c1" $? "$c1"
+	c2=$(cri create-container "$pod" c2 "$IMG" --log-path c2.log -- \
+		sh -c 'trap "echo c2 got TERM; exit 143" TERM; echo c2 ready; while :; do sleep 0.2; done' 2>&1)
+	t_result "$h: CreateContainer c2 in the same pod" $? "$c2"
+	expect_eq "$h: ContainerStatus: CREATED before start" CONTAINER_CREATED "$(jget "$(cri status "$c1" 2>&1)" state)"
+	t "$h: StartContainer c1" cri start "$c1"
+	t "$h: StartContainer c2" cri start "$c2"
+	st=$(cri status "$c1" 2>&1)
+	expect_eq "$h: ContainerStatus: c1 RUNNING" CONTAINER_RUNNING "$(jget "$st" state)"
+	expect_eq "$h: ContainerStatus: log path" "$logs/c1.log" "$(jget "$st" logPath)"
+	expect_eq "$h: ContainerStatus: c2 RUNNING" CONTAINER_RUNNING "$(jget "$(cri status "$c2" 2>&1)" state)"
+
+	wait_for_text "$logs/c1.log" "to stderr"
+	expect_match "$h: log file: stdout line in CRI format" "${LOG_LINE}stdout F hello from c1\$" "$(cat "$logs/c1.log" 2>&1)"
+	expect_match "$h: log file: stderr line in CRI format" "${LOG_LINE}stderr F to stderr\$" "$(cat "$logs/c1.log" 2>&1)"
+	wait_for_text "$logs/c2.log" "c2 ready"
+
+	out=$(cri exec-sync "$c1" -- sh -c 'echo exec-out; echo exec-err >&2; exit 5' 2>"$TMP/exec-err")
+	rc=$?
+	expect_eq "$h: ExecSync: stdout" exec-out "$out"
+	expect_eq "$h: ExecSync: exit code" 5 "$rc"
+	expect_match "$h: ExecSync: stderr" "exec-err" "$(cat "$TMP/exec-err")"
+	expect_eq "$h: ExecSync: the image's env and working dir" "from-image /home/app" \
+		"$(cri exec-sync "$c1" -- sh -c 'echo $PODVM_IMAGE_ENV $(pwd)' 2>&1)"
+
+	local b1 b2
+	b1=$(cri exec-sync "$c1" -- cat /proc/sys/kernel/random/boot_id 2>&1)
+	b2=$(cri exec-sync "$c2" -- cat /proc/sys/kernel/random/boot_id 2>&1)
+	if [ "$h" = runc ]; then
+		expect_eq "$h: the containers run on the host kernel (boot_id)" "$HOST_BOOT_ID" "$b1"
+	else
+		[ -n "$b1" ] && [ "$b1" != "$HOST_BOOT_ID" ]
+		t_result "$h: c1 runs on its own kernel (boot_id $b1, host $HOST_BOOT_ID)" $?
+		expect_eq "$h: c1 and c2 run in one VM (same boot_id)" "$b1" "$b2"
+		[ "$(pgrep -fc -- "qemu-system.*$PODVM_STATE_DIR/$pod/")" = 1 ]
+		t_result "$h: one VMM process for the pod" $? "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/" | cut -c1-100)"
+	fi
+	# What a pod's containers share (kubelet: network, IPC and UTS of the pod; own PID ns).
+	expect_eq "$h: c1 and c2 share the pod's IPC namespace" \
+		"$(cri exec-sync "$c1" -- readlink /proc/self/ns/ipc 2>&1)" "$(cri exec-sync "$c2" -- readlink /proc/self/ns/ipc 2>&1)"
+	expect_eq "$h: hostname is the pod's" "$name" "$(cri exec-sync "$c2" -- hostname 2>&1)"
+	expect_match "$h: the container has the pod IP ($pod_ip)" "inet $pod_ip/" "$(cri exec-sync "$c1" -- ip -o -4 addr 2>&1)"
+	expect_match "$h: c2 has its own PID namespace (its command is PID 1)" "trap" \
+		"$(cri exec-sync "$c2" -- cat /proc/1/cmdline 2>&1 | tr '\0' ' ')"
+
+	# A container that exits by itself: exit code and reason, as kubelet reports them.
+	c3=$(cri create-container "$pod" c3 "$IMG" --log-path c3.log -- sh -c 'echo done; exit 3' 2>&1)
+	t_result "$h: CreateContainer c3" $? "$c3"
+	t "$h: StartContainer c3" cri start "$c3"
+	st=$(cri wait-state "$c3" exited --within 60 2>&1)
+	expect_eq "$h: ContainerStatus: c3 EXITED" CONTAINER_EXITED "$(jget "$st" state)"
+	expect_eq "$h: ContainerStatus: exit code 3" 3 "$(jget "$st" exitCode)"
+	expect_eq "$h: ContainerStatus: reason Error" Error "$(jget "$st" reason)"
+	[ "$(jget "$st" finishedAt)" -ge "$(jget "$st" startedAt)" ] 2>/dev/null && [ "$(jget "$st" startedAt)" -gt 0 ]
+	t_result "$h: ContainerStatus: startedAt <= finishedAt" $? "$st"
+	expect_match "$h: log file of c3" "${LOG_LINE}stdout F done\$" "$(cat "$logs/c3.log" 2>&1)"
+	local list
+	list=$(cri list-containers --pod "$pod" 2>&1)
+	expect_eq "$h: ListContainers: the pod's three containers" "c1 CONTAINER_RUNNING
+c2 CONTAINER_RUNNING
+c3 CONTAINER_EXITED" "$(echo "$list" | awk '{print $2, $3}' | sort)"
+	t "$h: RemoveContainer c3" cri remove-container "$c3"
+	expect_eq "$h: ListContainers: c3 gone" "c1 c2" "$(cri list-containers --pod "$pod" 2>&1 | awk '{print $2}' | sort | tr '\n' ' ' | sed 's/ $//')"
+
+	# Resources: UpdateContainerResources reaches the container's cgroup; stats come back.
+	out=$(cri update "$c1" --memory 200000000 --cpu-quota 50000 --cpu-period 100000 2>&1)
+	t_result "$h: UpdateContainerResources" $? "$out"
+	expect_eq "$h: update: the container's cgroup (memory, CPU quota and period)" "199999488 50000 100000" \
+		"$(cri exec-sync "$c1" -- sh -c "$CG_LIMITS" 2>&1)"
+	expect_eq "$h: update: ContainerStatus reports the new memory limit" 200000000 \
+		"$(jget "$(cri status "$c1" 2>&1)" resources.memoryLimitInBytes)"
+	cri exec-sync "$c1" -- sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done' >/dev/null 2>&1
+	st=$(cri stats "$c1" 2>&1)
+	[ "$(jget "$st" cpu.usageCoreNanoSeconds)" -gt 0 ] 2>/dev/null
+	t_result "$h: ContainerStats: CPU usage" $? "$st"
+	[ "$(jget "$st" memory.workingSetBytes)" -gt 0 ] 2>/dev/null
+	t_result "$h: ContainerStats: memory working set" $? "$st"
+
+	# StopContainer: SIGTERM first (c2 traps it), within the grace period.
+	out=$(cri stop-container "$c2" --grace 20 2>&1)
+	t_result "$h: StopContainer c2" $? "$out"
+	st=$(cri status "$c2" 2>&1)
+	expect_eq "$h: StopContainer: c2 EXITED" CONTAINER_EXITED "$(jget "$st" state)"
+	expect_eq "$h: StopContainer: SIGTERM reached c2 (its trap exited 143)" 143 "$(jget "$st" exitCode)"
+	expect_match "$h: log file: c2's TERM trap ran" "stdout F c2 got TERM" "$(cat "$logs/c2.log" 2>&1)"
+
+	# The pod goes: its remaining container is forcibly stopped, its network torn down.
+	out=$(cri stop-pod "$pod" 2>&1)
+	t_result "$h: StopPodSandbox" $? "$out"
+	expect_eq "$h: StopPodSandbox: NOTREADY" SANDBOX_NOTREADY "$(jget "$(cri pod-status "$pod" 2>&1)" state)"
+	expect_eq "$h: StopPodSandbox: c1 EXITED" CONTAINER_EXITED "$(jget "$(cri status "$c1" 2>&1)" state)"
+	out=$(cri remove-pod "$pod" 2>&1)
+	t_result "$h: RemovePodSandbox" $? "$out"
+	out=$(cri pod-status "$pod" 2>&1)
+	expect_match "$h: RemovePodSandbox: the pod is gone" "NotFound|NOT_FOUND" "$out"
+	expect_eq "$h: RemovePodSandbox: no container left" "" "$(cri list-containers 2>&1)"
+	expect_eq "$h: no veth left on the bridge" "" "$(ip -o link show master "$BRIDGE" 2>/dev/null)"
+	expect_eq "$h: no pod netns left" "" "$(ls "$CTD/state/io.containerd.grpc.v1.cri/netns" 2>/dev/null)"
+}
+
+pod_flow runc
+expect_eq "runc: no runc shim left" "" "$(pgrep -af -- "containerd-shim-runc-v2 .*-address $CTD/c.sock")"
+expect_eq "runc: no container cgroup left" "" \
+	"$(find /sys/fs/cgroup/*"$CGROUP_PARENT" -mindepth 1 -type d 2>/dev/null)"
+
+pod_flow podvm
+sleep 0.5
+expect_eq "podvm: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
+expect_eq "podvm: no VMM left" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/")"
+leftovers "a podvm pod through CRI"
+
+# The VMM dies under a running pod: its containers exit, and the pod can still be removed.
+pod=$(cri run-pod doomed --runtime-handler podvm --log-dir "$TMP/logs/doomed" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "killed VMM: RunPodSandbox" $? "$pod"
+d1=$(cri create-container "$pod" d1 "$IMG" --log-path d1.log -- sh -c 'echo running; exec sleep 300' 2>&1)
+d2=$(cri create-container "$pod" d2 "$IMG" --log-path d2.log -- sleep 300 2>&1)
+t "killed VMM: StartContainer d1" cri start "$d1"
+t "killed VMM: StartContainer d2" cri start "$d2"
+wait_for_text "$TMP/logs/doomed/d1.log" running
+pkill -KILL -f -- "qemu-system.*$PODVM_STATE_DIR/$pod/"
+t_result "killed VMM: kill -9 the pod's QEMU" $?
+st=$(cri wait-state "$d1" exited --within 60 2>&1)
+expect_eq "killed VMM: d1 EXITED" CONTAINER_EXITED "$(jget "$st" state)"
+st2=$(cri wait-state "$d2" exited --within 30 2>&1)
+expect_eq "killed VMM: d2 EXITED" CONTAINER_EXITED "$(jget "$st2" state)"
+[ -n "$(jget "$st" exitCode)" ] && [ "$(jget "$st" exitCode)" != 0 ]
+t_result "killed VMM: a non-zero exit code ($(jget "$st" exitCode), $(jget "$st" reason))" $? "$st"
+expect_eq "killed VMM: the sandbox is NOTREADY" SANDBOX_NOTREADY "$(jget "$(cri pod-status "$pod" 2>&1)" state)"
+t "killed VMM: StopPodSandbox" cri stop-pod "$pod"
+t "killed VMM: RemovePodSandbox" cri remove-pod "$pod"
+sleep 0.5
+expect_eq "killed VMM: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
+expect_eq "killed VMM: no veth left on the bridge" "" "$(ip -o link show master "$BRIDGE" 2>/dev/null)"
+leftovers "a killed VMM under a CRI pod"
+
+# Host interfaces: only the test's bridge was added (no veth, no tap left behind).
+HOST_LINKS_AFTER=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
+expect_eq "no host interface left but the test's bridge" "$BRIDGE" \
+	"$(comm -13 <(echo "$HOST_LINKS_BEFORE") <(echo "$HOST_LINKS_AFTER") | tr '\n' ' ' | sed 's/ $//')"
