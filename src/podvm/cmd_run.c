@@ -73,18 +73,16 @@ static int parse_volume(const char *spec, struct pv_volume *v, char ***keep)
 	return 0;
 }
 
-static int add_volume(struct run_cli *cli, const char *spec)
+static int add_volume(struct run_cli *cli, const char *spec, pv_error *err)
 {
 	size_t n = cli->o.n_volumes;
 	struct pv_volume *nv = realloc(cli->volumes, (n + 1) * sizeof(*nv));
 	if (nv == NULL)
-		return -ENOMEM;
+		return pv_error_set(err, ENOMEM, "volume");
 	cli->volumes = nv;
 	int r = parse_volume(spec, &nv[n], &cli->volume_specs);
-	if (r < 0) {
-		fprintf(stderr, "podvm: volume \"%s\": want HOST:CONTAINER[:ro]\n", spec);
-		return r;
-	}
+	if (r < 0)
+		return pv_error_set_plain(err, -r, "volume \"%s\": want HOST:CONTAINER[:ro]", spec);
 	cli->o.n_volumes = n + 1;
 	cli->o.volumes = cli->volumes;
 	return 0;
@@ -104,7 +102,7 @@ static int parse_option(struct run_cli *cli, int opt, pv_error *err)
 	case OPT_HOSTNAME: cli->o.hostname = optarg; return 0;
 	case OPT_CPUS: return pv_parse_cpus(optarg, &cli->o.cpus, err);
 	case 'm': return pv_parse_memory(optarg, &cli->o.memory, err);
-	case 'v': return add_volume(cli, optarg) < 0 ? -EINVAL : 0;
+	case 'v': return add_volume(cli, optarg, err);
 	case OPT_BOOT_TIMEOUT:
 		if (pv_parse_u64(optarg, &secs) < 0 || secs == 0 || secs > 3600)
 			return pv_error_set_plain(err, EINVAL, "boot-timeout \"%s\": want seconds (1-3600)", optarg);
