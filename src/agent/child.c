@@ -234,10 +234,14 @@ static void wait_for_start(void)
 	close(START_FD);
 }
 
+static void join_namespaces(pid_t init_pid, int ns_flags);
+
 void child_run_init(const struct spec *s, const struct child_fds *fds)
 {
 	install_fds(fds);
 	reset_signals();
+	if (s->join_flags)
+		join_namespaces(fds->join_pid, s->join_flags);
 	if (!s->process.terminal)
 		setsid();
 	if ((s->clone_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)

@@ -26,6 +26,7 @@ struct child_fds {
 					      * when the process has a terminal) */
 	int sync_fd;     /* this end of the sync socket */
 	int start_fd;    /* read end of the start gate; -1 for exec processes */
+	pid_t join_pid;  /* init: the process whose namespaces (spec join_flags) to join */
 };
 
 /* The container's init: mounts, pivot_root, terminal, identity, then waits for the start

@@ -204,7 +204,8 @@ static void container_free(struct container *c)
 
 /* Forks the container's init into its cgroup and namespaces; returns after it reported
  * READY (or its failure). */
-static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, pv_error *err)
+static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, pid_t join_pid,
+		      pv_error *err)
 {
 	int sync[2], gate[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
@@ -214,7 +215,7 @@ static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, 
 		close(sync[1]);
 		return pv_error_set(err, errno, "pipe");
 	}
-	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0] };
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0], join_pid };
 	debug("container %s: cloning init", c->id);
 	pid_t pid = clone_into_cgroup(c->spec.clone_flags & ~CLONE_NEWCGROUP, cgroup_fd);
 	if (pid == 0)
@@ -276,6 +277,17 @@ static int register_init(struct container *c, struct stdio_set *io, pv_error *er
 	return 0;
 }
 
+/* The init of the container whose namespaces c joins (a pod's sandbox); it must run. */
+static int pid_to_join(struct container *c, pid_t *pid, pv_error *err)
+{
+	struct container *other = find_locked(c->spec.join_container);
+	if (other == NULL || other->init == NULL || other->init->pid <= 0 || proc_exited(other->init))
+		return pv_error_set_plain(err, ENOENT, "container %s: namespaces of container %s: not running",
+					  c->id, c->spec.join_container);
+	*pid = other->init->pid;
+	return 0;
+}
+
 static int create_locked(const char *id, const char *json, size_t len,
 			 const struct container_share *shares, size_t n_shares, bool want_stdin,
 			 pv_error *err)
@@ -288,7 +300,10 @@ static int create_locked(const char *id, const char *json, size_t len,
 	struct stdio_set io;
 	_cleanup_close_ int cgfd = -1;
 	debug("container %s: mounting %zu shares", id, n_shares);
-	int r = acquire_shares(c, shares, n_shares, err);
+	pid_t join_pid = 0;
+	int r = c->spec.join_flags ? pid_to_join(c, &join_pid, err) : 0;
+	if (r == 0)
+		r = acquire_shares(c, shares, n_shares, err);
 	if (r == 0 && (cgfd = cgroup_create(id, &c->spec.resources, err)) < 0)
 		r = -1;
 	if (r == 0)
@@ -296,7 +311,7 @@ static int create_locked(const char *id, const char *json, size_t len,
 	if (r == 0) {
 		r = register_init(c, &io, err);
 		if (r == 0)
-			r = spawn_init(c, &io, cgfd, err);
+			r = spawn_init(c, &io, cgfd, join_pid, err);
 		stdio_close_all(&io);
 	}
 	if (r < 0) {
@@ -353,10 +368,11 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 		close(sync[1]);
 		return -1;
 	}
-	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1 };
+	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1, 0 };
 	pid_t mid = clone_into_cgroup(0, cgfd);
 	if (mid == 0)
-		child_run_exec(c->init->pid, c->spec.clone_flags, p, &fds);
+		/* All of init's namespaces, made or joined (a pod's shared ipc/uts). */
+		child_run_exec(c->init->pid, c->spec.clone_flags | c->spec.join_flags, p, &fds);
 	int saved = errno;
 	close(sync[1]);
 	_cleanup_close_ int rd = sync[0];

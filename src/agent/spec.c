@@ -218,6 +218,8 @@ static const struct name_value ns_names[] = {
 	{ "network", 0 }, { "user", 0 }, { "time", 0 },
 };
 
+#define JOIN_PREFIX "podvm:container/"
+
 static int parse_namespaces(json_t *arr, struct spec *s, pv_error *err)
 {
 	size_t i;
@@ -227,6 +229,16 @@ static int parse_namespaces(json_t *arr, struct spec *s, pv_error *err)
 		long flag;
 		if (type == NULL || lookup(ns_names, sizeof(ns_names) / sizeof(*ns_names), type, &flag) < 0)
 			return pv_error_set_plain(err, EINVAL, "linux.namespaces[%zu]: unknown type %s", i, type ? type : "(none)");
+		const char *path = json_string_value(json_object_get(v, "path"));
+		if (flag && path && pv_str_has_prefix(path, JOIN_PREFIX)) {
+			/* Another container's namespace (a pod's shared ipc/uts): joined, not made. */
+			if (s->join_container && strcmp(s->join_container, path + strlen(JOIN_PREFIX)) != 0)
+				return pv_error_set_plain(err, EINVAL, "linux.namespaces: joins more than one container");
+			free(s->join_container);
+			s->join_container = strdup(path + strlen(JOIN_PREFIX));
+			s->join_flags |= (int)flag;
+			continue;
+		}
 		s->clone_flags |= (int)flag;
 	}
 	return 0;
@@ -359,6 +371,7 @@ void spec_clear(struct spec *s)
 {
 	free(s->root_path);
 	free(s->hostname);
+	free(s->join_container);
 	spec_process_clear(&s->process);
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].destination);

@@ -65,6 +65,8 @@ struct spec {
 	struct spec_mount *mounts;
 	size_t n_mounts;
 	int clone_flags;          /* CLONE_NEW* for the namespaces to create */
+	int join_flags;           /* CLONE_NEW* of namespaces to join instead ... */
+	char *join_container;     /* ... those of this container ("podvm:container/ID" paths) */
 	char **masked_paths;
 	char **readonly_paths;
 	char **sysctl;            /* "key=value" */

@@ -82,23 +82,31 @@ static int share_binds(const char *id, const char *share_dir, json_t *spec, pv_e
 	return 0;
 }
 
-/* The VM is the pod's network and its own kernel: host namespace paths mean nothing there. */
-static void drop_host_namespaces(json_t *spec)
+/* Host namespace paths mean nothing in the guest. The VM is the pod's network; a pod's
+ * shared ipc and uts namespaces are the sandbox container's in the guest. A shared pid
+ * namespace (shareProcessNamespace) is not supported yet: the container gets its own. */
+static void map_namespaces(json_t *spec, const char *id, const char *sandbox_id)
 {
 	json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
 	for (size_t i = json_array_size(ns); i-- > 0;) {
 		json_t *n = json_array_get(ns, i);
 		const char *type = json_string_value(json_object_get(n, "type"));
-		if (type && (strcmp(type, "network") == 0 || strcmp(type, "user") == 0))
+		bool shared = json_object_get(n, "path") != NULL && strcmp(id, sandbox_id) != 0;
+		if (type && (strcmp(type, "network") == 0 || strcmp(type, "user") == 0)) {
 			json_array_remove(ns, i);
-		else
+		} else if (shared && type && (strcmp(type, "ipc") == 0 || strcmp(type, "uts") == 0)) {
+			_cleanup_free_ char *path = NULL;
+			if (asprintf(&path, "podvm:container/%s", sandbox_id) >= 0)
+				json_object_set_new(n, "path", json_string(path));
+		} else {
 			json_object_del(n, "path");
+		}
 	}
 }
 
 static int setup(const char *id, const char *bundle, Containerd__Types__Mount **mounts,
-		 size_t n_mounts, const char *shared_dir, json_t *spec, struct container_fs *fs,
-		 pv_error *err)
+		 size_t n_mounts, const char *shared_dir, const char *sandbox_id, json_t *spec,
+		 struct container_fs *fs, pv_error *err)
 {
 	_cleanup_free_ char *rootfs = NULL, *share_rootfs = NULL, *guest_root = NULL;
 	if (asprintf(&rootfs, "%s/rootfs", bundle) < 0 || asprintf(&fs->share_dir, "%s/%s", shared_dir, id) < 0 ||
@@ -118,16 +126,16 @@ static int setup(const char *id, const char *bundle, Containerd__Types__Mount **
 	if (!json_is_object(root))
 		json_object_set_new(spec, "root", root = json_object());
 	json_object_set_new(root, "path", json_string(guest_root));
-	drop_host_namespaces(spec);
+	map_namespaces(spec, id, sandbox_id);
 	return share_binds(id, fs->share_dir, spec, err);
 }
 
 int container_fs_setup(const char *id, const char *bundle, Containerd__Types__Mount **mounts,
-		       size_t n_mounts, const char *shared_dir, json_t *spec,
+		       size_t n_mounts, const char *shared_dir, const char *sandbox_id, json_t *spec,
 		       struct container_fs *fs, pv_error *err)
 {
 	memset(fs, 0, sizeof(*fs));
-	if (setup(id, bundle, mounts, n_mounts, shared_dir, spec, fs, err) < 0) {
+	if (setup(id, bundle, mounts, n_mounts, shared_dir, sandbox_id, spec, fs, err) < 0) {
 		container_fs_teardown(fs);
 		return -1;
 	}

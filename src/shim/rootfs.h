@@ -12,9 +12,11 @@ struct container_fs {
 	char *share_dir;      /* <shared>/<container id> */
 };
 
-/* Mounts, binds and rewrites spec in place. On failure undoes what it did. */
+/* Mounts, binds and rewrites spec in place. Namespaces that containerd points at the
+ * pod's sandbox (ipc, uts) become "podvm:container/<sandbox>": the agent joins that
+ * container's namespaces in the guest. On failure undoes what it did. */
 int container_fs_setup(const char *id, const char *bundle, Containerd__Types__Mount **mounts,
-		       size_t n_mounts, const char *shared_dir, json_t *spec,
+		       size_t n_mounts, const char *shared_dir, const char *sandbox_id, json_t *spec,
 		       struct container_fs *fs, pv_error *err);
 /* Unmounts everything container_fs_setup mounted, removes the share directory. */
 void container_fs_teardown(struct container_fs *fs);

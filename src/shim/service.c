@@ -130,7 +130,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 		start_oom_watch();
 	if (r == 0)
 		r = container_fs_setup(t->id, t->bundle, req->rootfs, req->n_rootfs, pod_shared_dir(pod),
-				       spec, &t->fs, err);
+				       pod_id, spec, &t->fs, err);
 	if (r == 0)
 		r = create_in_guest(t, spec, err);
 	json_decref(spec);
@@ -257,15 +257,16 @@ static int delete_exec(struct task *t, struct proc *p, Containerd__Task__V2__Del
 	return 0;
 }
 
+/* Concurrent Deletes (containerd handles a dead VM's exits in parallel) must not both
+ * destroy the pod: the one that finds it empty takes it, under the lock. */
 static void stop_pod_if_empty(void)
 {
 	tasks_lock();
-	bool empty = tasks_empty_locked();
-	tasks_unlock();
-	if (empty && pod) {
-		pod_destroy(pod);
+	struct pod *gone = tasks_empty_locked() ? pod : NULL;
+	if (gone)
 		pod = NULL;
-	}
+	tasks_unlock();
+	pod_destroy(gone);
 }
 
 static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *resp, pv_error *err)
