@@ -158,8 +158,11 @@ static int handle_create(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 	if (create_task(req, t, err) < 0) {
 		if (t->init.pid > 0)
 			(void)pv_agent_remove(pod_agent(pod), t->id, NULL);
-		if (t->init.io_started || t->init.waiter_started)
+		/* The removal ends the process and its streams: let the threads see it. */
+		if (t->init.waiter_started)
 			proc_wait_stopped(&t->init);
+		else if (t->init.io_started)
+			pv_io_finish(&t->init.io);
 		container_fs_teardown(&t->fs);
 		task_free(t);
 		return pv_error_prefix(err, "create %s", req->id);
