@@ -91,6 +91,8 @@ static int handle_wait(void *ctx, const ProtobufCMessage *msg, struct ttrpc_repl
 		return -1;
 	Podvm__Agent__V1__WaitResponse r = PODVM__AGENT__V1__WAIT_RESPONSE__INIT;
 	r.exit_status = (uint32_t)proc_wait(p);
+	/* Read before the container can be removed: an OOM-killed init ends it at once. */
+	r.oom_kills = stats_oom_kills(req->container_id);
 	proc_put(p);
 	return ttrpc_reply_set(reply, &r.base);
 }

@@ -115,6 +115,13 @@ int stats_collect(const char *id, uint8_t **buf, size_t *len, pv_error *err)
 	return 0;
 }
 
+uint64_t stats_oom_kills(const char *id)
+{
+	Io__Containerd__Cgroups__V2__MemoryEvents ev = IO__CONTAINERD__CGROUPS__V2__MEMORY_EVENTS__INIT;
+	collect_events(id, &ev);
+	return ev.oom_kill;
+}
+
 /* ---- OOM kills ---- */
 
 #define OOM_POLL_MS 200

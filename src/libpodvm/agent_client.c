@@ -102,7 +102,8 @@ static void process_request(Podvm__Agent__V1__ProcessRequest *req, const char *i
 	req->exec_id = (char *)(exec_id ? exec_id : "");
 }
 
-int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status, pv_error *err)
+int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status,
+		  uint64_t *oom_kills, pv_error *err)
 {
 	Podvm__Agent__V1__ProcessRequest req;
 	process_request(&req, id, exec_id);
@@ -110,6 +111,8 @@ int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, i
 	if (call(c, "WaitProcess", &req, &podvm__agent__v1__wait_response__descriptor, &m, 0, err) < 0)
 		return -1;
 	*status = (int)((Podvm__Agent__V1__WaitResponse *)m)->exit_status;
+	if (oom_kills)
+		*oom_kills = ((Podvm__Agent__V1__WaitResponse *)m)->oom_kills;
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
 }

@@ -21,8 +21,10 @@ int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_jso
 int pv_agent_start(struct ttrpc_client *c, const char *id, pid_t *pid, pv_error *err);
 int pv_agent_exec(struct ttrpc_client *c, const char *id, const char *exec_id,
 		  const char *process_json, bool want_stdin, pid_t *pid, pv_error *err);
-/* Blocks until the process exits; *status is its code or 128+signal. */
-int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status, pv_error *err);
+/* Blocks until the process exits; *status is its code or 128+signal; *oom_kills (may be
+ * NULL) the OOM kills its container has seen. */
+int pv_agent_wait(struct ttrpc_client *c, const char *id, const char *exec_id, int *status,
+		  uint64_t *oom_kills, pv_error *err);
 int pv_agent_signal(struct ttrpc_client *c, const char *id, const char *exec_id, int sig,
 		    bool all, pv_error *err);
 int pv_agent_write_stdin(struct ttrpc_client *c, const char *id, const char *exec_id,

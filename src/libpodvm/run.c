@@ -272,7 +272,7 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 
 int pv_run_wait(struct pv_run *r, int *status, pv_error *err)
 {
-	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, err) < 0) {
+	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, NULL, err) < 0) {
 		if (pv_sandbox_explain_failure(r->sb, err) < 0)
 			return -1;
 		return pv_error_prefix(err, "container %s", r->id);

@@ -582,9 +582,7 @@ static void *oom_main(void *arg)
 	struct ttrpc_client *agent = arg;
 	char *id = NULL;
 	while (pv_agent_wait_oom(agent, &id, NULL) == 0) {
-		Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
-		ev.container_id = id;
-		events_publish("/tasks/oom", "containerd.events.TaskOOM", &ev.base);
+		task_publish_oom(id);
 		free(id);
 	}
 	return NULL;  /* the VM is gone */

@@ -143,8 +143,11 @@ static void *waiter_main(void *arg)
 	struct task *t = w->t;
 	free(w);
 	int status = 255;  /* the agent or the VM went away: the process is gone with them */
-	if (pv_agent_wait(p->io.agent, t->id, p->exec_id, &status, NULL) < 0)
+	uint64_t oom_kills = 0;
+	if (pv_agent_wait(p->io.agent, t->id, p->exec_id, &status, &oom_kills, NULL) < 0)
 		status = 255;
+	if (oom_kills > 0 && p == &t->init)
+		task_publish_oom(t->id);  /* before the exit, so that it explains it */
 	if (p->io_started)
 		pv_io_finish(&p->io);
 	/* EOF for containerd's readers: it waits for the output to end before it deletes. */
@@ -209,4 +212,19 @@ void task_free(struct task *t)
 	free(t->id);
 	free(t->bundle);
 	free(t);
+}
+
+void task_publish_oom(const char *id)
+{
+	tasks_lock();
+	struct task *t = tasks_find_locked(id);
+	bool first = t && !t->oom_reported;
+	if (t)
+		t->oom_reported = true;
+	tasks_unlock();
+	if (!first)
+		return;
+	Containerd__Events__TaskOOM ev = CONTAINERD__EVENTS__TASK_OOM__INIT;
+	ev.container_id = (char *)id;
+	events_publish("/tasks/oom", "containerd.events.TaskOOM", &ev.base);
 }

@@ -35,6 +35,7 @@ struct task {
 	struct proc *execs;
 	struct proc *deleted_execs;
 	struct container_fs fs;
+	bool oom_reported;      /* a /tasks/oom went out for this container */
 	struct task *next;
 };
 
@@ -57,3 +58,6 @@ void tasks_remove_locked(struct task *t);
 bool tasks_empty_locked(void);
 void tasks_broadcast_locked(void);
 void task_free(struct task *t);
+/* Publishes /tasks/oom for container id, once per container (the watcher and the exit
+ * path may both see the same kill). */
+void task_publish_oom(const char *id);

@@ -15,8 +15,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "$CTD/c.sock.ttrpc"
 EOC
-PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
-CTD_PID=$!
+start_containerd() {
+	PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >>"$CTD/log" 2>&1 &
+	CTD_PID=$!
+	for i in $(seq 100); do [ -S "$CTD/c.sock" ] && break; sleep 0.1; done
+}
+start_containerd
 stop_containerd() {
 	kill "$CTD_PID" 2>/dev/null
 	wait "$CTD_PID" 2>/dev/null
@@ -25,7 +29,6 @@ stop_containerd() {
 	cleanup_tmp
 }
 trap stop_containerd EXIT
-for i in $(seq 100); do [ -S "$CTD/c.sock" ] && break; sleep 0.1; done
 C="ctr -a $CTD/c.sock -n podvm-test"
 RT="--runtime io.containerd.podvm.v2"
 IMG=docker.io/library/podvm-test:latest
@@ -67,6 +70,28 @@ for i in $(seq 100); do $C task ls | grep -q 'svc.*STOPPED' && break; sleep 0.1;
 expect_match "kill: SIGTERM reaches the task, which stops" "svc +[0-9]+ +STOPPED" "$($C task ls)"
 t "delete: the task" $C task delete svc
 t "delete: the container" $C container delete svc
+
+# The guest's OOM killer reaches containerd as a /tasks/oom event.
+$C events >"$TMP/events" 2>&1 &
+events_pid=$!
+sleep 0.5
+timeout 120 $C run $RT --rm --memory-limit 33554432 $IMG oom sh -c 'head -c 200000000 /dev/zero | tail >/dev/null' >/dev/null 2>&1
+sleep 1
+kill $events_pid 2>/dev/null
+expect_match "OOM: an OOM kill in the guest is a /tasks/oom event" '/tasks/oom \{"container_id":"oom"\}' "$(cat "$TMP/events")"
+
+# The shim outlives a containerd restart: the task is found again and still served.
+timeout 120 $C run $RT -d $IMG keep sh -c 'trap "exit 9" TERM; while :; do sleep 0.1; done' >/dev/null
+kill "$CTD_PID"
+wait "$CTD_PID" 2>/dev/null
+start_containerd
+expect_match "containerd restart: the task is still RUNNING" "keep +[0-9]+ +RUNNING" "$($C task ls)"
+expect_eq "containerd restart: exec still works" "after-restart" "$(timeout 60 $C task exec --exec-id r1 keep echo after-restart)"
+$C task kill keep
+for i in $(seq 100); do $C task ls | grep -q 'keep.*STOPPED' && break; sleep 0.1; done
+expect_match "containerd restart: its exit is still reported" "keep +[0-9]+ +STOPPED" "$($C task ls)"
+$C task delete keep >/dev/null && $C container delete keep
+t_result "containerd restart: delete" $?
 
 # The VMM dies under a running task: the task exits, and --rm cleans up.
 timeout 120 $C run $RT --rm $IMG doomed sh -c 'echo running; sleep 300' >"$TMP/doomed" 2>&1 &
