@@ -1,6 +1,7 @@
 #include "agent_client.h"
 #include "agent.pb-c.h"
 #include "cleanup.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -231,4 +232,34 @@ int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err)
 	*id = strdup(((Podvm__Agent__V1__OomEvent *)m)->container_id);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return *id ? 0 : pv_error_set(err, ENOMEM, "OOM event");
+}
+
+int pv_agent_configure_network(struct ttrpc_client *c, const struct pv_pod_net *net, pv_error *err)
+{
+	Podvm__Agent__V1__NetInterface iface = PODVM__AGENT__V1__NET_INTERFACE__INIT;
+	Podvm__Agent__V1__NetInterface *ifaces[1] = { &iface };
+	iface.mac = (char *)net->mac;
+	iface.name = (char *)"eth0";
+	iface.mtu = net->mtu;
+	iface.n_addresses = pv_strv_len(net->addresses);
+	iface.addresses = net->addresses;
+	_cleanup_free_ Podvm__Agent__V1__NetRoute *routes = calloc(net->n_routes + 1, sizeof(*routes));
+	_cleanup_free_ Podvm__Agent__V1__NetRoute **ptrs = calloc(net->n_routes + 1, sizeof(*ptrs));
+	if (routes == NULL || ptrs == NULL)
+		return pv_error_set(err, ENOMEM, "network");
+	for (size_t i = 0; i < net->n_routes; i++) {
+		podvm__agent__v1__net_route__init(&routes[i]);
+		routes[i].destination = net->routes[i].destination;
+		routes[i].gateway = net->routes[i].gateway;
+		routes[i].interface_mac = (char *)net->mac;
+		routes[i].scope = net->routes[i].scope;
+		routes[i].ipv6 = net->routes[i].ipv6;
+		ptrs[i] = &routes[i];
+	}
+	Podvm__Agent__V1__NetworkConfig req = PODVM__AGENT__V1__NETWORK_CONFIG__INIT;
+	req.n_interfaces = 1;
+	req.interfaces = ifaces;
+	req.n_routes = net->n_routes;
+	req.routes = ptrs;
+	return call(c, "ConfigureNetwork", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include "error.h"
 #include "ttrpc.h"
+#include "net/podnet.h"
 
 struct pv_agent_share {
 	const char *tag;
@@ -41,5 +42,7 @@ int pv_agent_update(struct ttrpc_client *c, const char *id, const char *resource
 int pv_agent_pause(struct ttrpc_client *c, const char *id, bool paused, pv_error *err);
 /* *metrics (malloc'd): a packed io.containerd.cgroups.v2.Metrics. */
 int pv_agent_stats(struct ttrpc_client *c, const char *id, uint8_t **metrics, size_t *len, pv_error *err);
+/* Gives the guest the pod's interface (by MAC, as eth0), addresses and routes. */
+int pv_agent_configure_network(struct ttrpc_client *c, const struct pv_pod_net *net, pv_error *err);
 /* Blocks until a container is hit by the OOM killer; *id is malloc'd. */
 int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err);

@@ -231,6 +231,8 @@ static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
 		.kvm = caps->kvm, .vsock_cid = cid, .shares = shares, .n_shares = sb->n_shares,
 		.debug = sb->debug, .outlive_thread = cfg->outlive_thread,
+		.has_net = cfg->net != NULL, .tap_fd = cfg->net ? cfg->net->tap_fd : -1,
+		.mac = cfg->net ? cfg->net->mac : NULL,
 	};
 	return pv_vm_start(&vc, &sb->vm, 10000, err);
 }

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include "error.h"
 #include "paths.h"
+#include "net/podnet.h"
 #include "ttrpc.h"
 
 #define PV_DEFAULT_BOOT_TIMEOUT_MS 60000
@@ -14,6 +15,7 @@ struct pv_sandbox_config {
 	unsigned mem_mib;
 	int boot_timeout_ms;
 	bool outlive_thread;  /* see pv_vm_config */
+	const struct pv_pod_net *net;  /* the pod's network, or NULL (loopback only) */
 };
 
 /* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such

@@ -1,5 +1,6 @@
 #include "pod.h"
 #include "cleanup.h"
+#include "agent_client.h"
 #include "sandbox.h"
 #include "sizing.h"
 #include "util.h"
@@ -16,6 +17,8 @@ struct pod {
 	char *data_dir;
 	char *shared_dir;
 	struct pv_sandbox *sb;
+	struct pv_pod_net net;
+	bool has_net;
 	bool booted;
 	pthread_mutex_t lock;
 };
@@ -76,15 +79,30 @@ static int pod_vm_shape(unsigned *vcpus, unsigned *mem_mib, pv_error *err)
 	return 0;
 }
 
-int pod_boot(struct pod *p, pv_error *err)
+static int boot_locked(struct pod *p, const char *netns_path, pv_error *err)
+{
+	struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
+	if (pod_vm_shape(&cfg.vcpus, &cfg.mem_mib, err) < 0)
+		return -1;
+	if (netns_path) {
+		if (pv_pod_net_attach(netns_path, &p->net, err) < 0)
+			return -1;
+		p->has_net = true;
+		cfg.net = &p->net;
+	}
+	if (pv_sandbox_boot(p->sb, &cfg, err) < 0)
+		return -1;
+	if (p->has_net && pv_agent_configure_network(pv_sandbox_agent(p->sb), &p->net, err) < 0)
+		return pv_error_prefix(err, "pod network");
+	return 0;
+}
+
+int pod_boot(struct pod *p, const char *netns_path, pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
-		struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
-		r = pod_vm_shape(&cfg.vcpus, &cfg.mem_mib, err);
-		if (r == 0)
-			r = pv_sandbox_boot(p->sb, &cfg, err);
+		r = boot_locked(p, netns_path, err);
 		p->booted = r == 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -116,6 +134,8 @@ void pod_destroy(struct pod *p)
 	if (p == NULL)
 		return;
 	pv_sandbox_destroy(p->sb);
+	if (p->has_net)
+		pv_pod_net_detach(&p->net);
 	if (p->data_dir)
 		(void)pv_rm_rf(p->data_dir, NULL);
 	pv_paths_clear(&p->paths);

@@ -14,8 +14,9 @@
 struct pod;
 
 int pod_new(const char *id, struct pod **out, pv_error *err);
-/* Boots the VM once; later calls return at once. */
-int pod_boot(struct pod *p, pv_error *err);
+/* Boots the VM once; later calls return at once. netns_path (may be NULL): the pod's
+ * network namespace (CNI's), wired to the VM and configured in the guest. */
+int pod_boot(struct pod *p, const char *netns_path, pv_error *err);
 bool pod_booted(struct pod *p);
 struct ttrpc_client *pod_agent(struct pod *p);
 const char *pod_shared_dir(struct pod *p);

@@ -70,6 +70,19 @@ static json_t *read_spec(const char *bundle, pv_error *err)
 	return spec;
 }
 
+static char *netns_path_of(json_t *spec)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(json_object_get(spec, "linux"), "namespaces"), i, n) {
+		const char *type = json_string_value(json_object_get(n, "type"));
+		const char *path = json_string_value(json_object_get(n, "path"));
+		if (type && path && *path && strcmp(type, "network") == 0)
+			return strdup(path);
+	}
+	return NULL;
+}
+
 static struct task *task_new(const Containerd__Task__V2__CreateTaskRequest *req)
 {
 	struct task *t = calloc(1, sizeof(*t));
@@ -125,7 +138,9 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	json_t *spec = read_spec(req->bundle, err);
 	if (spec == NULL)
 		return -1;
-	int r = pod_boot(pod, err);
+	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC. */
+	_cleanup_free_ char *netns = strcmp(t->id, pod_id) == 0 ? netns_path_of(spec) : NULL;
+	int r = pod_boot(pod, netns, err);
 	if (r == 0)
 		start_oom_watch();
 	if (r == 0)

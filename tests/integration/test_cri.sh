@@ -190,12 +190,15 @@ pod_flow() {
 	expect_eq "$h: c1 and c2 share the pod's IPC namespace" \
 		"$(cri exec-sync "$c1" -- readlink /proc/self/ns/ipc 2>&1)" "$(cri exec-sync "$c2" -- readlink /proc/self/ns/ipc 2>&1)"
 	expect_eq "$h: hostname is the pod's" "$name" "$(cri exec-sync "$c2" -- hostname 2>&1)"
-	if [ "$h" = podvm ]; then
-		# The pod's CNI network does not reach the VM yet (the tap + tc mirred wiring).
-		t_skip "$h: the container has the pod IP ($pod_ip)" "pod networking into the VM is issue 4"
-	else
-		expect_match "$h: the container has the pod IP ($pod_ip)" "inet $pod_ip/" "$(cri exec-sync "$c1" -- ip -o -4 addr 2>&1)"
-	fi
+	expect_match "$h: the container has the pod IP ($pod_ip)" "inet $pod_ip/" "$(cri exec-sync "$c1" -- ip -o -4 addr 2>&1)"
+	# The pod is reachable as under runc: the host (the bridge's gateway) pings it and
+	# talks TCP to a server in it.
+	busybox ping -c 1 -W 10 "$pod_ip" >/dev/null 2>&1
+	t_result "$h: the host reaches the pod IP (ping)" $?
+	cri exec-sync "$c1" -- sh -c 'nc -l -p 7777 -e echo pong-from-pod >/dev/null 2>&1 &' >/dev/null 2>&1
+	sleep 1
+	expect_eq "$h: TCP from the host to a server in the pod" "pong-from-pod" \
+		"$(timeout 20 busybox nc -w 5 "$pod_ip" 7777 </dev/null 2>&1 | tr -d '\r')"
 	expect_match "$h: c2 has its own PID namespace (its command is PID 1)" "trap" \
 		"$(cri exec-sync "$c2" -- cat /proc/1/cmdline 2>&1 | tr '\0' ' ')"
 

@@ -139,6 +139,13 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 	ARG("virtio-rng-device,rng=rng0");
 	if (push_agent_channel(a, c, vm) < 0)
 		return -ENOMEM;
+	if (c->has_net) {
+		/* The tap fd is inherited (see exec_child); vhost-net needs /dev/vhost-net. */
+		ARG("-netdev");
+		ARG("tap,id=net0,fd=%d", c->tap_fd);
+		ARG("-device");
+		ARG("virtio-net-device,netdev=net0,mac=%s", c->mac);
+	}
 	for (size_t i = 0; i < c->n_shares; i++)
 		if (push_share(a, &c->shares[i], i) < 0)
 			return -ENOMEM;
@@ -168,8 +175,10 @@ static int set_paths(struct pv_vm *vm, const char *dir)
 }
 
 static void __attribute__((noreturn)) exec_child(char **argv, const char *log_path, int errfd,
-						 bool outlive_thread)
+						 bool outlive_thread, int keep_fd)
 {
+	if (keep_fd >= 0)
+		fcntl(keep_fd, F_SETFD, 0);  /* QEMU takes the tap by number */
 	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
 	setpgid(0, 0);
 	if (!outlive_thread)
@@ -188,7 +197,7 @@ fail:;
 	_exit(127);
 }
 
-static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, pv_error *err)
+static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, int keep_fd, pv_error *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -200,7 +209,7 @@ static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, pv_error *e
 		return pv_error_set(err, errno, "fork");
 	}
 	if (pid == 0)
-		exec_child(argv, vm->log_path, pipefd[1], outlive_thread);
+		exec_child(argv, vm->log_path, pipefd[1], outlive_thread, keep_fd);
 	close(pipefd[1]);
 	int child_errno = 0;
 	ssize_t n = pv_read_full(pipefd[0], &child_errno, sizeof(child_errno));
@@ -279,7 +288,7 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
 	if (argv == NULL)
 		return pv_error_set(err, ENOMEM, "VMM arguments");
-	if (spawn(argv, vm, c->outlive_thread, err) < 0)
+	if (spawn(argv, vm, c->outlive_thread, c->has_net ? c->tap_fd : -1, err) < 0)
 		return -1;
 	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
 		pv_vm_stop(vm);

@@ -27,6 +27,10 @@ struct pv_vm_config {
 	 * short-lived request threads); else it gets SIGKILL with that thread, so that a
 	 * killed `podvm run` never leaves a VM behind. */
 	bool outlive_thread;
+	/* A NIC backed by a tap the caller opened (the pod's network), when has_net. */
+	bool has_net;
+	int tap_fd;
+	const char *mac;
 };
 
 struct pv_vm {

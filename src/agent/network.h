@@ -1,0 +1,11 @@
+/* The ConfigureNetwork RPC: gives the guest's NICs the names, MTUs and addresses the host
+ * chose for the pod, then adds its routes, all over rtnetlink (netlink.c). */
+#pragma once
+#include "agent.pb-c.h"
+#include "error.h"
+
+/* Each interface is found by its MAC address, renamed (when cfg names it differently), given
+ * its MTU, brought up and given its addresses; then the routes are added, directly connected
+ * ones first so that every gateway is reachable by the time a route names it. Addresses and
+ * routes that already exist are kept, so a repeated call succeeds. */
+int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);

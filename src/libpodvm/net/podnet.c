@@ -1,0 +1,310 @@
+#include "podnet.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- reading the namespace over rtnetlink (libmnl) ---- */
+
+typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *data);
+
+static int rtnl_dump(int type, int family, dump_cb cb, void *data, pv_error *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	if (nl == NULL || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		if (nl)
+			mnl_socket_close(nl);
+		return pv_error_set(err, e, "netlink");
+	}
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (uint16_t)type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	struct rtgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->rtgen_family = (unsigned char)family;
+	unsigned seq = nlh->nlmsg_seq, portid = mnl_socket_get_portid(nl);
+	int r = mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0 ? -1 : MNL_CB_OK;
+	while (r > MNL_CB_STOP) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n <= 0) {
+			r = -1;
+			break;
+		}
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, (mnl_cb_t)cb, data);
+	}
+	int e = errno;
+	mnl_socket_close(nl);
+	return r < 0 ? pv_error_set(err, e, "netlink dump") : 0;
+}
+
+struct attrs {
+	const struct nlattr *tb[64];
+};
+
+static int collect_attr(const struct nlattr *a, void *data)
+{
+	struct attrs *at = data;
+	int type = mnl_attr_get_type(a);
+	if (type < 64)
+		at->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+struct link_scan {
+	struct pv_pod_net *net;
+	int ifindex;
+};
+
+/* The first non-loopback interface with a MAC: CNI's veth end (eth0). */
+static int on_link(const struct nlmsghdr *nlh, void *data)
+{
+	struct link_scan *s = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	mnl_attr_parse(nlh, sizeof(*ifi), collect_attr, &at);
+	if (s->ifindex || (ifi->ifi_flags & IFF_LOOPBACK) || !at.tb[IFLA_ADDRESS] || !at.tb[IFLA_IFNAME] ||
+	    mnl_attr_get_payload_len(at.tb[IFLA_ADDRESS]) != 6)
+		return MNL_CB_OK;
+	const unsigned char *m = mnl_attr_get_payload(at.tb[IFLA_ADDRESS]);
+	snprintf(s->net->mac, sizeof(s->net->mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	snprintf(s->net->veth, sizeof(s->net->veth), "%s", mnl_attr_get_str(at.tb[IFLA_IFNAME]));
+	s->net->mtu = at.tb[IFLA_MTU] ? mnl_attr_get_u32(at.tb[IFLA_MTU]) : 1500;
+	s->ifindex = ifi->ifi_index;
+	return MNL_CB_OK;
+}
+
+static int on_addr(const struct nlmsghdr *nlh, void *data)
+{
+	struct link_scan *s = data;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	mnl_attr_parse(nlh, sizeof(*ifa), collect_attr, &at);
+	const struct nlattr *a = at.tb[IFA_ADDRESS] ? at.tb[IFA_ADDRESS] : at.tb[IFA_LOCAL];
+	if ((int)ifa->ifa_index != s->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE || a == NULL)
+		return MNL_CB_OK;  /* link-local addresses the guest makes itself */
+	char ip[INET6_ADDRSTRLEN], cidr[INET6_ADDRSTRLEN + 8];
+	inet_ntop(ifa->ifa_family, mnl_attr_get_payload(a), ip, sizeof(ip));
+	snprintf(cidr, sizeof(cidr), "%s/%u", ip, ifa->ifa_prefixlen);
+	return pv_strv_push(&s->net->addresses, cidr) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int add_route(struct pv_pod_net *net, const char *dst, const char *gw, unsigned scope, bool v6)
+{
+	struct pv_net_route *nr = realloc(net->routes, (net->n_routes + 1) * sizeof(*nr));
+	if (nr == NULL)
+		return -ENOMEM;
+	net->routes = nr;
+	nr[net->n_routes] = (struct pv_net_route){ strdup(dst), strdup(gw), scope, v6 };
+	if (!nr[net->n_routes].destination || !nr[net->n_routes].gateway)
+		return -ENOMEM;
+	net->n_routes++;
+	return 0;
+}
+
+static int on_route(const struct nlmsghdr *nlh, void *data)
+{
+	struct link_scan *s = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct attrs at = { 0 };
+	mnl_attr_parse(nlh, sizeof(*rtm), collect_attr, &at);
+	if (rtm->rtm_table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST || !at.tb[RTA_OIF] ||
+	    (int)mnl_attr_get_u32(at.tb[RTA_OIF]) != s->ifindex)
+		return MNL_CB_OK;
+	char dst[INET6_ADDRSTRLEN + 8] = "", gw[INET6_ADDRSTRLEN] = "", ip[INET6_ADDRSTRLEN];
+	if (at.tb[RTA_DST]) {
+		inet_ntop(rtm->rtm_family, mnl_attr_get_payload(at.tb[RTA_DST]), ip, sizeof(ip));
+		snprintf(dst, sizeof(dst), "%s/%u", ip, rtm->rtm_dst_len);
+	}
+	if (at.tb[RTA_GATEWAY])
+		inet_ntop(rtm->rtm_family, mnl_attr_get_payload(at.tb[RTA_GATEWAY]), gw, sizeof(gw));
+	if (rtm->rtm_family == AF_INET6 && strncmp(dst, "fe80:", 5) == 0)
+		return MNL_CB_OK;  /* the guest's own link-local route */
+	return add_route(s->net, dst, gw, rtm->rtm_scope, rtm->rtm_family == AF_INET6) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int read_namespace(struct pv_pod_net *net, pv_error *err)
+{
+	struct link_scan s = { net, 0 };
+	if (rtnl_dump(RTM_GETLINK, AF_UNSPEC, on_link, &s, err) < 0)
+		return -1;
+	if (s.ifindex == 0)
+		return pv_error_set_plain(err, ENODEV, "network namespace %s: no interface besides lo", net->netns_path);
+	if (rtnl_dump(RTM_GETADDR, AF_UNSPEC, on_addr, &s, err) < 0 ||
+	    rtnl_dump(RTM_GETROUTE, AF_INET, on_route, &s, err) < 0 ||
+	    rtnl_dump(RTM_GETROUTE, AF_INET6, on_route, &s, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- tap and redirects ---- */
+
+static int create_tap(struct pv_pod_net *net, pv_error *err)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "open /dev/net/tun");
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", PV_NET_TAP_NAME);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "create tap %s", PV_NET_TAP_NAME);
+	}
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ifr.ifr_mtu = (int)net->mtu;
+	int r = s < 0 || ioctl(s, SIOCSIFMTU, &ifr) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ? -1 : 0;
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0 && ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		r = -1;
+	if (r < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "set up tap %s", PV_NET_TAP_NAME);
+	}
+	net->tap_fd = fd;
+	return 0;
+}
+
+/* tc from iproute2, run in this thread's (the pod's) network namespace. */
+static int run_tc(char *const argv[], pv_error *err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return pv_error_set(err, errno, "fork tc");
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		execvp("tc", argv);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return pv_error_set_plain(err, EIO, "tc %s %s %s %s: failed (status %d)", argv[1], argv[2], argv[3], argv[4],
+					  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return 0;
+}
+
+static int redirect(const char *from, const char *to, pv_error *err)
+{
+	char *qdisc[] = { "tc", "qdisc", "add", "dev", (char *)from, "ingress", NULL };
+	char *filter[] = { "tc", "filter", "add", "dev", (char *)from, "parent", "ffff:", "protocol", "all",
+			   "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", (char *)to, NULL };
+	if (run_tc(qdisc, err) < 0 || run_tc(filter, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void remove_redirects(const char *veth)
+{
+	char *del[] = { "tc", "qdisc", "del", "dev", (char *)veth, "ingress", NULL };
+	(void)run_tc(del, NULL);
+}
+
+/* ---- in the namespace ---- */
+
+struct ns_job {
+	struct pv_pod_net *net;
+	bool attach;
+	int result;
+	pv_error err;
+};
+
+static int attach_here(struct pv_pod_net *net, pv_error *err)
+{
+	if (read_namespace(net, err) < 0 || create_tap(net, err) < 0)
+		return -1;
+	if (redirect(net->veth, PV_NET_TAP_NAME, err) < 0 || redirect(PV_NET_TAP_NAME, net->veth, err) < 0) {
+		remove_redirects(net->veth);
+		close(net->tap_fd);
+		net->tap_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* setns() moves only the calling thread: do the namespace's work in a thread of its own. */
+static void *ns_thread(void *arg)
+{
+	struct ns_job *job = arg;
+	_cleanup_close_ int fd = open(job->net->netns_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		job->result = pv_error_set(&job->err, errno, "network namespace %s", job->net->netns_path);
+		return NULL;
+	}
+	if (job->attach)
+		job->result = attach_here(job->net, &job->err);
+	else
+		remove_redirects(job->net->veth);
+	return NULL;
+}
+
+static int in_namespace(struct pv_pod_net *net, bool attach, pv_error *err)
+{
+	struct ns_job job = { net, attach, 0, NULL };
+	pthread_t t;
+	int r = pthread_create(&t, NULL, ns_thread, &job);
+	if (r != 0)
+		return pv_error_set(err, r, "network thread");
+	pthread_join(t, NULL);
+	if (job.result < 0 && err && *err == NULL) {
+		*err = job.err;
+		return -1;
+	}
+	pv_error_release(&job.err);
+	return job.result;
+}
+
+static void clear(struct pv_pod_net *net)
+{
+	free(net->netns_path);
+	pv_strv_free(net->addresses);
+	for (size_t i = 0; i < net->n_routes; i++) {
+		free(net->routes[i].destination);
+		free(net->routes[i].gateway);
+	}
+	free(net->routes);
+	memset(net, 0, sizeof(*net));
+	net->tap_fd = -1;
+}
+
+int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *err)
+{
+	memset(net, 0, sizeof(*net));
+	net->tap_fd = -1;
+	net->netns_path = strdup(netns_path);
+	if (net->netns_path == NULL)
+		return pv_error_set(err, ENOMEM, "network");
+	if (in_namespace(net, true, err) < 0) {
+		clear(net);
+		return -1;
+	}
+	return 0;
+}
+
+void pv_pod_net_detach(struct pv_pod_net *net)
+{
+	if (net->netns_path && net->veth[0])
+		(void)in_namespace(net, false, NULL);
+	if (net->tap_fd >= 0)
+		close(net->tap_fd);  /* the tap goes with its last fd (QEMU's too) */
+	clear(net);
+}
