@@ -124,13 +124,14 @@ class Client:
         self.save_pod_config(r.pod_sandbox_id, cfg)
         return r.pod_sandbox_id
 
-    def create_container(self, pod_id, name, image, cmd, log_path="", envs=(), resources=None):
+    def create_container(self, pod_id, name, image, cmd, log_path="", envs=(), resources=None, mounts=()):
         sandbox_cfg = self.pod_config(pod_id)
         cfg = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             image=pb.ImageSpec(image=image),
             command=cmd, log_path=log_path,
             envs=[pb.KeyValue(key=k, value=v) for k, v in envs],
+            mounts=[pb.Mount(host_path=h, container_path=c, readonly=ro) for h, c, ro in mounts],
             labels={"podvm-test": "1"},
             linux=pb.LinuxContainerConfig(resources=resources, security_context=KUBELET_CONTAINER_SC()))
         r = self.call("CreateContainer", pb.CreateContainerRequest(
@@ -242,7 +243,11 @@ def run(c, a):
                           "runtimeHandler": st.runtime_handler, "name": st.metadata.name}))
     elif cmd == "create-container":
         envs = [e.split("=", 1) for e in a.env]
-        print(c.create_container(a.pod, a.name, a.image, a.cmd, a.log_path, envs, resources_of(a)))
+        mounts = []
+        for m in a.mount:  # HOST:CONTAINER[:ro], as kubelet binds hostPath/emptyDir/configMap
+            parts = m.split(":")
+            mounts.append((parts[0], parts[1], len(parts) > 2 and parts[2] == "ro"))
+        print(c.create_container(a.pod, a.name, a.image, a.cmd, a.log_path, envs, resources_of(a), mounts))
     elif cmd == "start":
         c.call("StartContainer", pb.StartContainerRequest(container_id=a.cid))
     elif cmd == "exec-sync":
@@ -352,6 +357,7 @@ def parser():
     sp.add_argument("image")
     sp.add_argument("--log-path", default="", help="relative to the pod's log dir")
     sp.add_argument("--env", action="append", default=[], help="K=V")
+    sp.add_argument("--mount", action="append", default=[], help="HOST:CONTAINER[:ro]")
     res_opts(sp)
     for name in ("start", "status", "stats", "remove-container"):
         sub.add_parser(name).add_argument("cid")

@@ -147,10 +147,16 @@ pod_flow() {
 	pod_ip=$(jget "$st" ip)
 	expect_match "$h: PodSandboxStatus: an IP from the CNI bridge" "^$NET\.[0-9]+\$" "$pod_ip"
 
-	c1=$(cri create-container "$pod" c1 "$IMG" --log-path c1.log -- \
+	# Volumes as kubelet makes them, all host directories bound in: a hostPath (rw), a
+	# configMap-style file (ro) and an emptyDir shared by both containers.
+	local vol=$TMP/vol-$h
+	mkdir -p "$vol/hostpath" "$vol/configmap" "$vol/emptydir"
+	echo from-configmap >"$vol/configmap/app.conf"
+	c1=$(cri create-container "$pod" c1 "$IMG" --log-path c1.log --mount "$vol/emptydir:/cache" -- \
 		sh -c 'echo hello from c1; echo to stderr >&2; exec sleep 300' 2>&1)
 	t_result "$h: CreateContainer c1" $? "$c1"
-	c2=$(cri create-container "$pod" c2 "$IMG" --log-path c2.log -- \
+	c2=$(cri create-container "$pod" c2 "$IMG" --log-path c2.log --mount "$vol/hostpath:/data" \
+		--mount "$vol/configmap/app.conf:/etc/config/app.conf:ro" --mount "$vol/emptydir:/cache" -- \
 		sh -c 'trap "echo c2 got TERM; exit 143" TERM; echo c2 ready; while :; do sleep 0.2; done' 2>&1)
 	t_result "$h: CreateContainer c2 in the same pod" $? "$c2"
 	expect_eq "$h: ContainerStatus: CREATED before start" CONTAINER_CREATED "$(jget "$(cri status "$c1" 2>&1)" state)"
@@ -201,6 +207,21 @@ pod_flow() {
 		"$(timeout 20 busybox nc -w 5 "$pod_ip" 7777 </dev/null 2>&1 | tr -d '\r')"
 	expect_match "$h: c2 has its own PID namespace (its command is PID 1)" "trap" \
 		"$(cri exec-sync "$c2" -- cat /proc/1/cmdline 2>&1 | tr '\0' ' ')"
+
+	expect_eq "$h: volumes: a configMap-style file is readable" "from-configmap" \
+		"$(cri exec-sync "$c2" -- cat /etc/config/app.conf 2>&1)"
+	cri exec-sync "$c2" -- sh -c 'echo changed > /etc/config/app.conf' >/dev/null 2>&1
+	[ $? -ne 0 ] && [ "$(cat "$vol/configmap/app.conf")" = from-configmap ]
+	t_result "$h: volumes: a read-only mount cannot be written" $?
+	cri exec-sync "$c2" -- sh -c 'echo from-c2 > /data/out' >/dev/null 2>&1
+	expect_eq "$h: volumes: a hostPath write reaches the host" "from-c2" "$(cat "$vol/hostpath/out" 2>&1)"
+	cri exec-sync "$c1" -- sh -c 'echo from-c1 > /cache/shared' >/dev/null 2>&1
+	expect_eq "$h: volumes: an emptyDir is shared by the pod's containers" "from-c1" \
+		"$(cri exec-sync "$c2" -- cat /cache/shared 2>&1)"
+	expect_eq "$h: CRI mounts: /etc/hostname is the pod's" "$name" "$(cri exec-sync "$c1" -- cat /etc/hostname 2>&1)"
+	expect_match "$h: CRI mounts: /etc/hosts names localhost" "localhost" "$(cri exec-sync "$c1" -- cat /etc/hosts 2>&1)"
+	cri exec-sync "$c1" -- test -f /etc/resolv.conf >/dev/null 2>&1
+	t_result "$h: CRI mounts: /etc/resolv.conf is there" $?
 
 	# A container that exits by itself: exit code and reason, as kubelet reports them.
 	c3=$(cri create-container "$pod" c3 "$IMG" --log-path c3.log -- sh -c 'echo done; exit 3' 2>&1)
