@@ -61,28 +61,26 @@ int pod_new(const char *id, struct pod **out, pv_error *err)
 	return 0;
 }
 
-/* Pod-level limits are not known when the sandbox container boots the VM: it gets room
- * for the pod's containers (guest RAM is touched lazily, so the host pays for use, not
- * size), PODVM_POD_MEMORY / PODVM_POD_CPUS override it; resizing to the pod's limits
- * (hotplug, balloon) is still to come. */
-static int pod_vm_shape(unsigned *vcpus, unsigned *mem_mib, pv_error *err)
+static int pod_vm_shape(const struct pod_resources *res, unsigned *vcpus, unsigned *mem_mib, pv_error *err)
 {
 	const char *mem = getenv("PODVM_POD_MEMORY"), *cpus = getenv("PODVM_POD_CPUS");
-	unsigned long long bytes = (unsigned long long)POD_DEFAULT_MEM_MIB << 20;
-	double ncpus = 1;
+	unsigned long long bytes = res->memory;
+	double ncpus = res->cpus;
 	if (mem && *mem && pv_parse_memory(mem, &bytes, err) < 0)
 		return pv_error_prefix(err, "PODVM_POD_MEMORY");
 	if (cpus && *cpus && pv_parse_cpus(cpus, &ncpus, err) < 0)
 		return pv_error_prefix(err, "PODVM_POD_CPUS");
-	pv_vm_size(ncpus, 0, vcpus, mem_mib);
-	*mem_mib = (unsigned)(bytes >> 20);
+	pv_vm_size(ncpus, bytes, vcpus, mem_mib);
+	if (bytes == 0)
+		*mem_mib = POD_DEFAULT_MEM_MIB;  /* no limits: room for the pod, touched lazily */
 	return 0;
 }
 
-static int boot_locked(struct pod *p, const char *netns_path, pv_error *err)
+static int boot_locked(struct pod *p, const char *netns_path, const struct pod_resources *res,
+		       pv_error *err)
 {
 	struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
-	if (pod_vm_shape(&cfg.vcpus, &cfg.mem_mib, err) < 0)
+	if (pod_vm_shape(res, &cfg.vcpus, &cfg.mem_mib, err) < 0)
 		return -1;
 	if (netns_path) {
 		if (pv_pod_net_attach(netns_path, &p->net, err) < 0)
@@ -97,12 +95,12 @@ static int boot_locked(struct pod *p, const char *netns_path, pv_error *err)
 	return 0;
 }
 
-int pod_boot(struct pod *p, const char *netns_path, pv_error *err)
+int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
-		r = boot_locked(p, netns_path, err);
+		r = boot_locked(p, netns_path, res, err);
 		p->booted = r == 0;
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -14,9 +14,18 @@
 struct pod;
 
 int pod_new(const char *id, struct pod **out, pv_error *err);
+/* The pod's resources as kubelet sent them (the sum of its containers' limits), from the
+ * sandbox's io.kubernetes.cri.sandbox-* annotations; 0 where unknown. */
+struct pod_resources {
+	unsigned long long memory;  /* bytes */
+	double cpus;
+};
+
 /* Boots the VM once; later calls return at once. netns_path (may be NULL): the pod's
- * network namespace (CNI's), wired to the VM and configured in the guest. */
-int pod_boot(struct pod *p, const char *netns_path, pv_error *err);
+ * network namespace (CNI's), wired to the VM and configured in the guest. The VM gets
+ * the pod's memory plus PV_GUEST_OVERHEAD_MIB and ceil(cpus) vCPUs; without limits,
+ * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. */
+int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err);
 bool pod_booted(struct pod *p);
 struct ttrpc_client *pod_agent(struct pod *p);
 const char *pod_shared_dir(struct pod *p);

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,6 +84,26 @@ static char *netns_path_of(json_t *spec)
 	return NULL;
 }
 
+static long long annotation_int(json_t *spec, const char *key)
+{
+	const char *v = json_string_value(json_object_get(json_object_get(spec, "annotations"), key));
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* containerd's CRI puts the pod's resources on the sandbox as annotations. */
+static struct pod_resources pod_resources_of(json_t *spec)
+{
+	long long mem = annotation_int(spec, "io.kubernetes.cri.sandbox-memory");
+	long long quota = annotation_int(spec, "io.kubernetes.cri.sandbox-cpu-quota");
+	long long period = annotation_int(spec, "io.kubernetes.cri.sandbox-cpu-period");
+	struct pod_resources r = { 0, 0 };
+	if (mem > 0)
+		r.memory = (unsigned long long)mem;
+	if (quota > 0 && period > 0)
+		r.cpus = (double)quota / (double)period;
+	return r;
+}
+
 static struct task *task_new(const Containerd__Task__V2__CreateTaskRequest *req)
 {
 	struct task *t = calloc(1, sizeof(*t));
@@ -140,7 +161,8 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 		return -1;
 	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC. */
 	_cleanup_free_ char *netns = strcmp(t->id, pod_id) == 0 ? netns_path_of(spec) : NULL;
-	int r = pod_boot(pod, netns, err);
+	struct pod_resources res = pod_resources_of(spec);
+	int r = pod_boot(pod, netns, &res, err);
 	if (r == 0)
 		start_oom_watch();
 	if (r == 0)

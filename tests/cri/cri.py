@@ -112,12 +112,13 @@ class Client:
             raise CriError("CreateContainer", "CLIENT", "no saved config for pod %s in %s" % (pod_id, self.state_dir))
 
     # -- the calls --------------------------------------------------------------------------
-    def run_pod(self, name, handler="", log_dir="", namespace="podvm-test", cgroup_parent=""):
+    def run_pod(self, name, handler="", log_dir="", namespace="podvm-test", cgroup_parent="", resources=None):
         cfg = pb.PodSandboxConfig(
             metadata=pb.PodSandboxMetadata(name=name, namespace=namespace, uid="uid-" + name, attempt=0),
             hostname=name, log_directory=log_dir,
             labels={"podvm-test": "1"},
-            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=KUBELET_POD_SC()))
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=KUBELET_POD_SC(),
+                                           resources=resources))
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
         r = self.call("RunPodSandbox", pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
@@ -235,7 +236,8 @@ def run(c, a):
         r = c.call("Version", pb.VersionRequest(version="v1"))
         print(r.runtime_name, r.runtime_version, r.runtime_api_version)
     elif cmd == "run-pod":
-        print(c.run_pod(a.name, a.runtime_handler, a.log_dir, cgroup_parent=a.cgroup_parent))
+        print(c.run_pod(a.name, a.runtime_handler, a.log_dir, cgroup_parent=a.cgroup_parent,
+                        resources=resources_of(a)))
     elif cmd == "pod-status":
         r = c.call("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=a.pod))
         st = r.status
@@ -349,6 +351,7 @@ def parser():
     sp.add_argument("--runtime-handler", default="")
     sp.add_argument("--log-dir", default="")
     sp.add_argument("--cgroup-parent", default="")
+    res_opts(sp)  # the pod's resources (the sum of its containers'), as kubelet sends them
     sp = sub.add_parser("pod-status")
     sp.add_argument("pod")
     sp = sub.add_parser("create-container")

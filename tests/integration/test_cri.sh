@@ -290,6 +290,21 @@ expect_eq "podvm: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-
 expect_eq "podvm: no VMM left" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/")"
 leftovers "a podvm pod through CRI"
 
+# The VM is sized from the pod's resources (kubelet's sum of its containers' limits, which
+# containerd passes as sandbox annotations): 256 MiB + the 64 MiB guest overhead, 2 vCPUs.
+pod=$(cri run-pod sized --runtime-handler podvm --log-dir "$TMP/logs/sized" --cgroup-parent "$CGROUP_PARENT" \
+	--memory 268435456 --cpu-quota 200000 --cpu-period 100000 2>&1)
+t_result "sized pod: RunPodSandbox with pod resources" $? "$pod"
+s1=$(cri create-container "$pod" s1 "$IMG" --log-path s1.log -- sleep 300 2>&1)
+t "sized pod: StartContainer" cri start "$s1"
+expect_eq "sized pod: vCPUs from the pod's CPU limit" "2" "$(cri exec-sync "$s1" -- nproc 2>&1)"
+mem=$(cri exec-sync "$s1" -- awk '/MemTotal/ {print $2}' /proc/meminfo 2>&1)
+[ "$mem" -gt 250000 ] 2>/dev/null && [ "$mem" -le 327680 ]
+t_result "sized pod: guest memory is the pod's limit plus the overhead (MemTotal $mem kB)" $?
+t "sized pod: StopPodSandbox" cri stop-pod "$pod"
+t "sized pod: RemovePodSandbox" cri remove-pod "$pod"
+leftovers "a sized podvm pod"
+
 # The VMM dies under a running pod: its containers exit, and the pod can still be removed.
 pod=$(cri run-pod doomed --runtime-handler podvm --log-dir "$TMP/logs/doomed" --cgroup-parent "$CGROUP_PARENT" 2>&1)
 t_result "killed VMM: RunPodSandbox" $? "$pod"
