@@ -174,14 +174,27 @@ static void set_identity(const struct spec_process *p)
 		fail(errno, "%s", "no_new_privs");
 }
 
-static void setup_process(const struct spec_process *p)
+static void install_seccomp(const struct seccomp_prog *sc)
+{
+	int r = seccomp_install(sc);
+	if (r < 0)
+		fail(-r, "%s", "install seccomp filter");
+}
+
+/* Without no_new_privs, only a process with CAP_SYS_ADMIN may install a filter: then it
+ * goes in before the identity drops it (as runc does), else as late as possible. */
+static void setup_process(const struct spec_process *p, const struct seccomp_prog *sc)
 {
 	if (p->has_umask)
 		umask(p->umask);
 	apply_rlimits(p);
 	if (p->has_oom_score_adj)
 		write_oom_score_adj(p->oom_score_adj);
+	if (!p->no_new_privileges)
+		install_seccomp(sc);
 	set_identity(p);
+	if (p->no_new_privileges)
+		install_seccomp(sc);
 	if (chdir(p->cwd) < 0)
 		fail(errno, "chdir to cwd (\"%s\") set in config.json failed", p->cwd);
 }
@@ -255,7 +268,7 @@ void child_run_init(const struct spec *s, const struct child_fds *fds)
 		fail(r, "%s", msg);
 	if (s->process.terminal)
 		setup_terminal(&s->process, true);
-	setup_process(&s->process);
+	setup_process(&s->process, &s->seccomp);
 	report(CHILD_READY, 0, 0, -1, NULL);
 	wait_for_start();
 	exec_process(&s->process);
@@ -280,7 +293,7 @@ static void join_namespaces(pid_t init_pid, int ns_flags)
 }
 
 void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
-		    const struct child_fds *fds)
+		    const struct seccomp_prog *sc, const struct child_fds *fds)
 {
 	install_fds(fds);
 	reset_signals();
@@ -297,7 +310,7 @@ void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
 		setup_terminal(p, false);
 	else
 		setsid();
-	setup_process(p);
+	setup_process(p, sc);
 	exec_process(p);
 }
 

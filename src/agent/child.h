@@ -35,7 +35,7 @@ void child_run_init(const struct spec *s, const struct child_fds *fds) __attribu
 /* An exec process: joins the namespaces of init_pid, then forks (CLONE_PARENT) the process
  * that runs `p`, reports its pid and exits. Never returns. */
 void child_run_exec(pid_t init_pid, int ns_flags, const struct spec_process *p,
-		    const struct child_fds *fds) __attribute__((noreturn));
+		    const struct seccomp_prog *sc, const struct child_fds *fds) __attribute__((noreturn));
 /* Agent side: receives one message and, with CHILD_PTY, the fd in *fd. Returns 1 with a
  * message, 0 at EOF, -errno. */
 int child_read_msg(int sync_fd, struct child_msg *m, int *fd);

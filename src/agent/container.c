@@ -372,7 +372,7 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 	pid_t mid = clone_into_cgroup(0, cgfd);
 	if (mid == 0)
 		/* All of init's namespaces, made or joined (a pod's shared ipc/uts). */
-		child_run_exec(c->init->pid, c->spec.clone_flags | c->spec.join_flags, p, &fds);
+		child_run_exec(c->init->pid, c->spec.clone_flags | c->spec.join_flags, p, &c->spec.seccomp, &fds);
 	int saved = errno;
 	close(sync[1]);
 	_cleanup_close_ int rd = sync[0];

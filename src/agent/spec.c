@@ -283,7 +283,8 @@ static int parse_linux(json_t *lx, struct spec *s, pv_error *err)
 	if (parse_namespaces(json_object_get(lx, "namespaces"), s, err) < 0 ||
 	    parse_strv(json_object_get(lx, "maskedPaths"), &s->masked_paths, "linux.maskedPaths", err) < 0 ||
 	    parse_strv(json_object_get(lx, "readonlyPaths"), &s->readonly_paths, "linux.readonlyPaths", err) < 0 ||
-	    parse_sysctl(json_object_get(lx, "sysctl"), s, err) < 0)
+	    parse_sysctl(json_object_get(lx, "sysctl"), s, err) < 0 ||
+	    seccomp_compile(json_object_get(lx, "seccomp"), &s->seccomp, err) < 0)
 		return -EINVAL;
 	parse_resources(json_object_get(lx, "resources"), &s->resources);
 	return 0;
@@ -383,5 +384,6 @@ void spec_clear(struct spec *s)
 	pv_strv_free(s->masked_paths);
 	pv_strv_free(s->readonly_paths);
 	pv_strv_free(s->sysctl);
+	seccomp_prog_clear(&s->seccomp);
 	memset(s, 0, sizeof(*s));
 }

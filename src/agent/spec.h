@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
+#include "seccomp_filter.h"
 
 struct spec_mount {
 	char *destination;
@@ -70,6 +71,7 @@ struct spec {
 	char **masked_paths;
 	char **readonly_paths;
 	char **sysctl;            /* "key=value" */
+	struct seccomp_prog seccomp;  /* compiled linux.seccomp, empty if none */
 	struct spec_resources resources;
 };
 

@@ -47,6 +47,13 @@ expect_eq "ctr run: exit code" 3 $?
 expect_eq "ctr run: env and cwd from the image" "from-image /home/app" \
 	"$(timeout 120 $C run $RT --rm $IMG run3 sh -c 'echo $PODVM_IMAGE_ENV $(pwd)')"
 
+# seccomp from config.json: containerd's default profile (ctr run --seccomp), in the guest.
+out=$(timeout 120 $C run $RT --rm --seccomp $IMG sec1 grep -E "^Seccomp" /proc/self/status 2>&1)
+expect_match "seccomp: the default profile is in force (filter mode)" "Seccomp:[[:space:]]+2" "$out"
+expect_match "seccomp: exactly the profile's one filter" "Seccomp_filters:[[:space:]]+1" "$out"
+expect_match "seccomp: none without a profile" "Seccomp:[[:space:]]+0" \
+	"$(timeout 120 $C run $RT --rm $IMG sec2 grep -E '^Seccomp:' /proc/self/status 2>&1)"
+
 timeout 120 $C run $RT -d $IMG svc sh -c 'trap "exit 143" TERM; while :; do sleep 0.1; done' >/dev/null
 expect_match "ctr run -d: the task is RUNNING" "svc +[0-9]+ +RUNNING" "$($C task ls)"
 out=$(timeout 60 $C task exec --exec-id e1 svc sh -c 'echo exec-out; echo exec-err >&2; exit 5' 2>&1)
