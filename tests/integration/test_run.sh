@@ -49,6 +49,11 @@ expect_match "tty: -t gives a pty in the container's devpts" "^/dev/pts/0" "$out
 expect_match "tty: window size reaches the guest" "21 77" "$out"
 expect_match "tty: stdin is a terminal" "isatty" "$out"
 
+# A resize of the user's terminal (SIGWINCH) reaches the container's pty.
+out=$(script -qc "stty rows 20 cols 70; T=\$(tty); (sleep 4; stty -F \$T rows 30 cols 100) & '$PODVM' run -t '$IMG' sh -c 'stty size; sleep 7; stty size'" /dev/null </dev/null | tr -d '\r')
+expect_eq "tty: a terminal resize reaches the container" "20 70
+30 100" "$out"
+
 for sig in TERM INT HUP; do
 	"$PODVM" run "$IMG" sh -c "trap 'echo got-$sig; exit 7' $sig; echo ready; while :; do sleep 0.1; done" >"$TMP/sig" 2>&1 &
 	pid=$!

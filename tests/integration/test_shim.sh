@@ -47,6 +47,13 @@ expect_eq "ctr run: exit code" 3 $?
 expect_eq "ctr run: env and cwd from the image" "from-image /home/app" \
 	"$(timeout 120 $C run $RT --rm $IMG run3 sh -c 'echo $PODVM_IMAGE_ENV $(pwd)')"
 
+# A terminal through containerd: ctr's console, its size, and a resize (ResizePty).
+out=$(script -qc "stty rows 20 cols 70; T=\$(tty); (sleep 4; stty -F \$T rows 31 cols 101) & timeout --foreground 120 $C run $RT -t --rm $IMG tty1 sh -c 'tty; stty size; sleep 7; stty size; exit 4'; echo rc=\$?" /dev/null </dev/null | tr -d '\r\0')
+expect_match "terminal: the task has a pty" "/dev/pts/0" "$out"
+expect_match "terminal: the initial size" "20 70" "$out"
+expect_match "terminal: a resize reaches the task" "31 101" "$out"
+expect_match "terminal: the exit code" "rc=4" "$out"
+
 # seccomp from config.json: containerd's default profile (ctr run --seccomp), in the guest.
 out=$(timeout 120 $C run $RT --rm --seccomp $IMG sec1 grep -E "^Seccomp" /proc/self/status 2>&1)
 expect_match "seccomp: the default profile is in force (filter mode)" "Seccomp:[[:space:]]+2" "$out"
