@@ -56,6 +56,7 @@ integration: build guest
 
 bench: build guest
 	bench/run-latency
+	bench/run-pod-latency
 
 clean:
 	rm -rf $(RELEASE) $(ASAN) $(GUEST)
