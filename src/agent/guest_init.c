@@ -12,9 +12,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
 #define NEWROOT "/newroot"
 
@@ -39,9 +37,6 @@ static int copy_file(const char *from, const char *to, mode_t mode, pv_error *er
 
 int guest_switch_root(pv_error *err)
 {
-	struct statfs sfs;
-	if (statfs("/", &sfs) < 0)
-		return pv_error_set(err, errno, "statfs /");
 	if (access("/.podvm-root", F_OK) == 0)
 		return 0;  /* already running from the switched root */
 	if (mkdir(NEWROOT, 0755) < 0 && errno != EEXIST)
