@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +107,23 @@ int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, p
 	if (n < 0)
 		return pv_error_set(err, (int)-n, "write %s", path);
 	return 0;
+}
+
+int pv_unix_connect(const char *path, pv_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "connect %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return pv_error_set(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "connect %s", path);
+	}
+	return fd;
 }
 
 int pv_mkdir_p(const char *path, mode_t mode, pv_error *err)

@@ -17,6 +17,10 @@ int pv_read_fd(int fd, size_t max, char **out, size_t *len, pv_error *err);
 /* Creates or truncates path with mode and writes data. */
 int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, pv_error *err);
 
+/* Connects a stream socket (close-on-exec) to a unix socket path. Returns the fd, or a
+ * negative value with *err set ("connect PATH: ..."; errnum is connect's errno). */
+int pv_unix_connect(const char *path, pv_error *err);
+
 /* mkdir -p with mode for the created components. */
 int pv_mkdir_p(const char *path, mode_t mode, pv_error *err);
 /* rm -rf without crossing mount points or following symlinks. Missing path is success. */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <linux/vm_sockets.h>
 #include <unistd.h>
 
@@ -150,22 +149,15 @@ int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *hos
 /* QEMU creates the socket file at bind() and listens a moment later: retry a refusal. */
 static int connect_serial(struct pv_sandbox *sb, long long deadline, pv_error *err)
 {
-	const char *path = sb->vm.agent_path;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return pv_error_set_plain(err, ENAMETOOLONG, "agent socket %s: path too long", path);
-	strcpy(sa.sun_path, path);
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return pv_error_set(err, errno, "socket");
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		int fd = pv_unix_connect(sb->vm.agent_path, err);
+		if (fd >= 0)
 			return fd;
-		int e = errno;
-		close(fd);
+		int e = (*err)->errnum;
 		bool retry = (e == ECONNREFUSED || e == ENOENT) && pv_vm_alive(&sb->vm) && pv_now_ms() < deadline;
 		if (!retry)
-			return pv_error_set(err, e, "connect agent socket %s", path);
+			return pv_error_prefix(err, "agent socket");
+		pv_error_release(err);
 		usleep(2000);
 	}
 }

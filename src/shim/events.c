@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,17 +42,9 @@ static int connect_events(pv_error *err)
 		return pv_error_set_plain(err, ENOENT, "TTRPC_ADDRESS is not set");
 	if (pv_str_has_prefix(addr, "unix://"))
 		addr += 7;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(addr) >= sizeof(sa.sun_path))
-		return pv_error_set_plain(err, ENAMETOOLONG, "events socket %s", addr);
-	strcpy(sa.sun_path, addr);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return pv_error_set(err, e, "connect events socket %s", addr);
-	}
+	int fd = pv_unix_connect(addr, err);
+	if (fd < 0)
+		return pv_error_prefix(err, "events");
 	return ttrpc_client_new(fd, &client, err);
 }
 

@@ -59,30 +59,18 @@ int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *
 	return r;
 }
 
-static int socket_addr(const char *path, struct sockaddr_un *sa, pv_error *err)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return pv_error_set_plain(err, ENAMETOOLONG, "shim socket %s: path too long", path);
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 static bool shim_listening(const char *path)
 {
-	struct sockaddr_un sa;
-	if (socket_addr(path, &sa, NULL) < 0)
-		return false;
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	return fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	_cleanup_close_ int fd = pv_unix_connect(path, NULL);
+	return fd >= 0;
 }
 
 static int listen_on(const char *path, pv_error *err)
 {
-	struct sockaddr_un sa;
-	if (socket_addr(path, &sa, err) < 0)
-		return -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "shim socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
 	unlink(path);  /* a dead shim's socket */
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);  /* no CLOEXEC: the daemon inherits it */
 	if (fd < 0)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define QMP_TIMEOUT_MS 10000
@@ -18,23 +17,6 @@ struct pv_qmp {
 	char buf[65536];
 	size_t used;
 };
-
-static int connect_unix(const char *path, pv_error *err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return pv_error_set_plain(err, ENAMETOOLONG, "QMP socket %s: path too long", path);
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return pv_error_set(err, errno, "socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return pv_error_set(err, e, "connect %s", path);
-	}
-	return fd;
-}
 
 /* Reads one newline-terminated JSON message. */
 static json_t *read_message(struct pv_qmp *q, pv_error *err)
@@ -120,10 +102,10 @@ int pv_qmp_connect(const char *path, int timeout_ms, struct pv_qmp **out, pv_err
 	struct pv_qmp *q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return pv_error_set(err, ENOMEM, "QMP");
-	q->fd = connect_unix(path, err);
+	q->fd = pv_unix_connect(path, err);
 	if (q->fd < 0) {
 		free(q);
-		return -1;
+		return pv_error_prefix(err, "QMP");
 	}
 	json_t *greeting = read_message(q, err);
 	int r = greeting && json_object_get(greeting, "QMP") ? 0 : -EPROTO;
