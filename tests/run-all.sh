@@ -46,19 +46,27 @@ run_unit() {
 run_integration() {
 	export PODVM_TEST_FIXTURES="$LOG/fixtures"
 	tests/fixtures/make-images.sh "$PODVM_TEST_FIXTURES" >/dev/null
-	local t name
+	local t
 	for t in tests/integration/test_*.sh; do
-		name=$(basename "$t" .sh)
-		echo "== $name"
-		timeout 1200 bash "$t" 2>&1 | tee "$LOG/$name.txt" | grep -E '^(not ok|#)|# SKIP' | head -60
-		local rc=${PIPESTATUS[0]}
-		echo "   $(grep '^ok ' "$LOG/$name.txt" | grep -vc '# SKIP') passed, $(grep -c '^not ok ' "$LOG/$name.txt") failed"
-		count "$LOG/$name.txt"
-		if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$LOG/$name.txt"; then
-			echo "not ok - $name exited with status $rc"
-			failed=$((failed + 1))
-		fi
+		run_script "$(basename "$t" .sh)" "$t"
 	done
+	# VMs restore from templates by default: the podvm run tests once more on cold boots.
+	run_script "test_run (cold boot, PODVM_TEMPLATES=0)" tests/integration/test_run.sh PODVM_TEMPLATES=0
+}
+
+run_script() {  # run_script NAME FILE [VAR=VALUE...]
+	local name=$1 file=$2 log
+	shift 2
+	log="$LOG/$(echo "$name" | tr -c 'a-zA-Z0-9_\n' _).txt"
+	echo "== $name"
+	timeout 1200 env "$@" bash "$file" 2>&1 | tee "$log" | grep -E '^(not ok|#)|# SKIP' | head -60
+	local rc=${PIPESTATUS[0]}
+	echo "   $(grep '^ok ' "$log" | grep -vc '# SKIP') passed, $(grep -c '^not ok ' "$log") failed"
+	count "$log"
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$log"; then
+		echo "not ok - $name exited with status $rc"
+		failed=$((failed + 1))
+	fi
 }
 
 [ "${1:-}" = "--integration-only" ] || run_unit

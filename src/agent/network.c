@@ -193,3 +193,23 @@ int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err)
 				return -1;
 	return 0;
 }
+
+int network_set_mac(const char *from_mac, const char *to_mac, pv_error *err)
+{
+	unsigned char mac[MAC_LEN];
+	if (parse_mac(to_mac, mac) < 0)
+		return pv_error_set_plain(err, EINVAL, "MAC \"%s\": not a MAC address", to_mac);
+	_cleanup_close_ int fd = pv_nl_open(err);
+	struct nic nic;
+	if (fd < 0 || nic_by_mac(fd, from_mac, &nic, err) < 0)
+		return -1;
+	struct pv_nlmsg m;
+	int r = pv_nlmsg_link(&m, nic.ifindex, 0, 0, 0, NULL);
+	if (r == 0)
+		r = pv_nlmsg_attr(&m, IFLA_ADDRESS, mac, MAC_LEN);
+	if (r == 0)
+		r = pv_nl_request(fd, &m);
+	if (r < 0)
+		return pv_error_set(err, -r, "%s: set MAC %s", nic.name, to_mac);
+	return 0;
+}

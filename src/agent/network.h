@@ -9,3 +9,7 @@
  * ones first so that every gateway is reachable by the time a route names it. Addresses and
  * routes that already exist are kept, so a repeated call succeeds. */
 int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);
+
+/* Gives the NIC whose MAC is from_mac the address to_mac (a VM restored from a template
+ * starts with the template's). */
+int network_set_mac(const char *from_mac, const char *to_mac, pv_error *err);

@@ -2,6 +2,7 @@
 #include "agent.pb-c.h"
 #include "cleanup.h"
 #include "container.h"
+#include "identity.h"
 #include "log.h"
 #include "network.h"
 #include "process.h"
@@ -263,6 +264,17 @@ static int handle_configure_network(void *ctx, const ProtobufCMessage *msg, stru
 	return reply_empty(reply);
 }
 
+static int handle_adopt_identity(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply,
+				 pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__IdentityRequest *req = (const void *)msg;
+	debug("AdoptIdentity: hostname %s, %zu NICs", req->hostname, req->n_nics);
+	if (identity_adopt(req, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
 #define M(name, desc, fn) { SERVICE, name, &podvm__agent__v1__##desc##__descriptor, fn }
 
 const struct ttrpc_method agent_methods[] = {
@@ -284,5 +296,6 @@ const struct ttrpc_method agent_methods[] = {
 	M("StatsContainer", container_request, handle_stats),
 	M("WaitOomEvent", empty, handle_wait_oom),
 	M("ConfigureNetwork", network_config, handle_configure_network),
+	M("AdoptIdentity", identity_request, handle_adopt_identity),
 };
 const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

@@ -93,3 +93,25 @@ void pv_error_print(const char *prog, pv_error *err)
 		fprintf(stderr, "%s: unknown error\n", prog);
 	pv_error_release(err);
 }
+
+static void warn_to_stderr(const char *msg)
+{
+	fprintf(stderr, "podvm: warning: %s\n", msg);
+}
+
+static void (*warning_handler)(const char *msg) = warn_to_stderr;
+
+void pv_set_warning_handler(void (*handler)(const char *msg))
+{
+	warning_handler = handler ? handler : warn_to_stderr;
+}
+
+void pv_warning(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warning_handler(msg);
+}

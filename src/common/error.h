@@ -24,3 +24,8 @@ int pv_error_code(pv_error err);
 void pv_error_release(pv_error *err);
 /* Writes "prog: message\n" to stderr and releases the error. */
 void pv_error_print(const char *prog, pv_error *err);
+
+/* Something the user should know that is not a failure (a broken VM template replaced by a
+ * cold boot): goes to the warning handler, by default "podvm: warning: ..." on stderr. */
+void pv_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pv_set_warning_handler(void (*handler)(const char *msg));

@@ -263,3 +263,21 @@ int pv_agent_configure_network(struct ttrpc_client *c, const struct pv_pod_net *
 	req.routes = ptrs;
 	return call(c, "ConfigureNetwork", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
 }
+
+int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id, int timeout_ms,
+			    pv_error *err)
+{
+	Podvm__Agent__V1__IdentityRequest req = PODVM__AGENT__V1__IDENTITY_REQUEST__INIT;
+	Podvm__Agent__V1__MacChange nic = PODVM__AGENT__V1__MAC_CHANGE__INIT, *nics[1] = { &nic };
+	req.random_seed.data = (uint8_t *)id->seed;
+	req.random_seed.len = id->seed_len;
+	req.realtime_ns = id->realtime_ns;
+	req.hostname = (char *)(id->hostname ? id->hostname : "");
+	if (id->nic_from_mac && id->nic_to_mac) {
+		nic.from_mac = (char *)id->nic_from_mac;
+		nic.to_mac = (char *)id->nic_to_mac;
+		req.n_nics = 1;
+		req.nics = nics;
+	}
+	return call(c, "AdoptIdentity", &req, EMPTY_DESC, NULL, timeout_ms, err);
+}

@@ -56,12 +56,10 @@ int pv_find_executable(const char *name, char *out, size_t len)
 	return -ENOENT;
 }
 
-static void probe_qemu(const struct pv_paths *paths, struct pv_host_caps *c)
+void pv_host_caps_probe_qemu_version(struct pv_host_caps *c)
 {
-	if (pv_find_executable(paths->qemu, c->qemu_path, sizeof(c->qemu_path)) < 0) {
-		c->qemu_path[0] = '\0';
+	if (c->qemu_path[0] == '\0')
 		return;
-	}
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "'%s' --version 2>/dev/null", c->qemu_path);
 	FILE *f = popen(cmd, "r");
@@ -79,5 +77,6 @@ void pv_host_caps_probe(const struct pv_paths *paths, struct pv_host_caps *c)
 	c->vhost_vsock = access("/dev/vhost-vsock", R_OK | W_OK) == 0;
 	c->tdx = param_is_on("/sys/module/kvm_intel/parameters/tdx");
 	c->sev_snp = param_is_on("/sys/module/kvm_amd/parameters/sev_snp");
-	probe_qemu(paths, c);
+	if (pv_find_executable(paths->qemu, c->qemu_path, sizeof(c->qemu_path)) < 0)
+		c->qemu_path[0] = '\0';
 }

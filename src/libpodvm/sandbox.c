@@ -1,38 +1,27 @@
 #include "sandbox.h"
+#include "sandbox-internal.h"
 #include "cleanup.h"
 #include "guest_image.h"
 #include "hostcaps.h"
 #include "util.h"
 #include "agent_client.h"
 #include "vmm/qemu.h"
+#include "vmm/snapshot.h"
+#include "template.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #define AGENT_VSOCK_PORT 1024
-
-struct share {
-	char *tag;
-	char *host_path;
-	bool readonly;
-};
-
-struct pv_sandbox {
-	char *id;
-	char *state_dir;
-	const struct pv_paths *paths;
-	struct share *shares;
-	size_t n_shares;
-	struct pv_vm vm;
-	struct ttrpc_client *agent;
-	bool debug;  /* PODVM_DEBUG: guest console kept and shown on stderr at the end */
-};
+#define IDENTITY_TIMEOUT_MS 10000
 
 /* "PID STARTTIME" of a process: the start time tells a reused pid apart. */
 static int process_identity(pid_t pid, char *out, size_t len)
@@ -209,9 +198,8 @@ static int boot_failed(struct pv_sandbox *sb, int timeout_ms, pv_error *err)
 				  line[0] ? ": " : "", line);
 }
 
-static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-		    const struct pv_host_caps *caps, const struct pv_guest_image *img,
-		    unsigned cid, pv_error *err)
+int sandbox_start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
+		     const struct sandbox_host *host, const struct sandbox_vm_variant *v, pv_error *err)
 {
 	_cleanup_free_ struct pv_vm_share *shares = calloc(sb->n_shares + 1, sizeof(*shares));
 	if (shares == NULL)
@@ -219,17 +207,19 @@ static int start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 	for (size_t i = 0; i < sb->n_shares; i++)
 		shares[i] = (struct pv_vm_share){ sb->shares[i].tag, sb->shares[i].host_path, sb->shares[i].readonly };
 	struct pv_vm_config vc = {
-		.qemu = caps->qemu_path, .kernel = img->kernel, .initrd = img->initrd,
+		.qemu = host->caps.qemu_path, .kernel = host->img.kernel, .initrd = host->img.initrd,
 		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
-		.kvm = caps->kvm, .vsock_cid = cid, .shares = shares, .n_shares = sb->n_shares,
+		.kvm = host->caps.kvm, .vsock_cid = host->cid, .shares = shares, .n_shares = sb->n_shares,
 		.debug = sb->debug, .outlive_thread = cfg->outlive_thread,
-		.has_net = cfg->net != NULL, .tap_fd = cfg->net ? cfg->net->tap_fd : -1,
-		.mac = cfg->net ? cfg->net->mac : NULL,
+		.has_net = cfg->net != NULL || v->nic_without_backend,
+		.tap_fd = cfg->net ? cfg->net->tap_fd : -1,
+		.mac = cfg->net ? cfg->net->mac : PV_TEMPLATE_MAC,
+		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,
 	};
 	return pv_vm_start(&vc, &sb->vm, 10000, err);
 }
 
-static int connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err)
+int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err)
 {
 	long long deadline = pv_now_ms() + timeout_ms;
 	int fd = cid ? connect_vsock(sb, cid, deadline, err) : connect_serial(sb, deadline, err);
@@ -243,25 +233,86 @@ static int connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv
 	return 0;
 }
 
+static int probe_host(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, struct sandbox_host *h,
+		      pv_error *err)
+{
+	pv_host_caps_probe(sb->paths, &h->caps);
+	if (h->caps.qemu_path[0] == '\0')
+		return pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
+					  sb->paths->qemu);
+	if (pv_config_load(&h->config, err) < 0)
+		return -1;
+	/* Templates are restored over virtio-serial, whose host end is a plain socket path. */
+	bool templated = cfg->source == PV_BOOT_MAKE_TEMPLATE || (cfg->source == PV_BOOT_AUTO && h->config.templates);
+	h->cid = templated ? 0 : pick_vsock_cid(&h->caps);
+	return pv_guest_image_open(sb->paths->guest_dir, &h->img, err);
+}
+
+static int boot_cold(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const struct sandbox_host *h,
+		     pv_error *err)
+{
+	struct sandbox_vm_variant v = { 0 };
+	if (cfg->source == PV_BOOT_MAKE_TEMPLATE)
+		v = (struct sandbox_vm_variant){ .mem_path = cfg->template_mem_path, .mem_shared = true,
+						 .nic_without_backend = cfg->template_nic };
+	if (sandbox_start_vm(sb, cfg, h, &v, err) < 0)
+		return -1;
+	int timeout = cfg->boot_timeout_ms > 0 ? cfg->boot_timeout_ms : PV_DEFAULT_BOOT_TIMEOUT_MS;
+	return sandbox_connect_agent(sb, h->cid, timeout, err);
+}
+
+/* Fresh randomness, the time and a hostname for every VM; the pod's MAC for a restored one. */
+static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
+{
+	uint8_t seed[64];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return pv_error_set(err, errno, "random seed");
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	char hostname[64];
+	snprintf(hostname, sizeof(hostname), "%s", sb->id);
+	struct pv_identity id = {
+		.seed = seed, .seed_len = sizeof(seed), .hostname = hostname,
+		.realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec,
+	};
+	if (sb->restored && cfg->net)
+		id.nic_from_mac = PV_TEMPLATE_MAC, id.nic_to_mac = cfg->net->mac;
+	if (pv_agent_adopt_identity(sb->agent, &id, IDENTITY_TIMEOUT_MS, err) < 0)
+		return pv_error_prefix(err, "sandbox %s", sb->id);
+	return 0;
+}
+
 int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
 {
-	struct pv_guest_image img;
-	if (pv_guest_image_open(sb->paths->guest_dir, &img, err) < 0)
-		return -1;
-	struct pv_host_caps caps;
-	pv_host_caps_probe(sb->paths, &caps);
-	int r = 0;
-	if (caps.qemu_path[0] == '\0')
-		r = pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
-				       sb->paths->qemu);
-	unsigned cid = pick_vsock_cid(&caps);
-	if (r == 0)
-		r = start_vm(sb, cfg, &caps, &img, cid, err);
-	int timeout = cfg->boot_timeout_ms > 0 ? cfg->boot_timeout_ms : PV_DEFAULT_BOOT_TIMEOUT_MS;
-	if (r == 0)
-		r = connect_agent(sb, cid, timeout, err);
-	pv_guest_image_clear(&img);
+	struct sandbox_host h = { 0 };
+	long long t0 = pv_now_ms();
+	int r = probe_host(sb, cfg, &h, err);
+	sb->restored = false;
+	if (r == 0 && cfg->source == PV_BOOT_AUTO && h.config.templates)
+		r = sandbox_boot_from_template(sb, cfg, &h, err);
+	if (r == 0 && !sb->restored)
+		r = boot_cold(sb, cfg, &h, err);
+	if (r == 0 && cfg->source != PV_BOOT_MAKE_TEMPLATE)
+		r = adopt_identity(sb, cfg, err);
+	if (r == 0 && sb->debug)
+		fprintf(stderr, "podvm: sandbox %s: %s in %lld ms\n", sb->id,
+			sb->restored ? "restored from a template" : "booted cold", pv_now_ms() - t0);
+	pv_guest_image_clear(&h.img);
 	return r;
+}
+
+int pv_sandbox_save(struct pv_sandbox *sb, const char *state_path, pv_error *err)
+{
+	/* The guest sees its host end close and waits for the next one: a restored VM's. */
+	if (sb->agent)
+		ttrpc_client_free(sb->agent);
+	sb->agent = NULL;
+	return pv_vm_save(&sb->vm, state_path, err);
+}
+
+bool pv_sandbox_restored(struct pv_sandbox *sb)
+{
+	return sb->restored;
 }
 
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)

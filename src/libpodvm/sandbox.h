@@ -10,7 +10,17 @@
 
 struct pv_sandbox;
 
+enum pv_boot_source {
+	PV_BOOT_AUTO,           /* restore from a template (made first if missing) unless the
+				 * config turns templates off; a broken template: cold boot */
+	PV_BOOT_COLD,
+	PV_BOOT_MAKE_TEMPLATE,  /* cold, for a template: RAM in template_mem_path, NIC unbacked */
+};
+
 struct pv_sandbox_config {
+	enum pv_boot_source source;
+	const char *template_mem_path;  /* PV_BOOT_MAKE_TEMPLATE */
+	bool template_nic;              /* PV_BOOT_MAKE_TEMPLATE: give the VM a NIC */
 	unsigned vcpus;
 	unsigned mem_mib;
 	int boot_timeout_ms;
@@ -28,6 +38,11 @@ int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *hos
 			 bool readonly, pv_error *err);
 /* Starts the VM and waits until its agent answers. */
 int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err);
+/* After a PV_BOOT_MAKE_TEMPLATE boot: drops the agent connection, pauses the VM and saves
+ * its device state to state_path (vmm/snapshot.h). */
+int pv_sandbox_save(struct pv_sandbox *sb, const char *state_path, pv_error *err);
+/* Whether the last boot restored a template. */
+bool pv_sandbox_restored(struct pv_sandbox *sb);
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
 /* When the VMM has exited, replaces *err with a message saying so (and how) and returns
  * -ECHILD; else returns 0 and leaves *err alone. For failed agent calls. */

@@ -44,6 +44,7 @@ int cmd_check(int argc, char **argv)
 	}
 	struct pv_host_caps c;
 	pv_host_caps_probe(&paths, &c);
+	pv_host_caps_probe_qemu_version(&c);
 	printf("accelerator:  %s (%s)\n", c.kvm ? "kvm" : "tcg (software emulation)", c.kvm_detail);
 	printf("vhost-vsock:  %s (agent channel: %s)\n", yes_no(c.vhost_vsock), c.vhost_vsock ? "vsock" : "virtio-serial");
 	printf("intel tdx:    %s\n", yes_no(c.tdx));

@@ -3,3 +3,4 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_template(int argc, char **argv);

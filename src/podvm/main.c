@@ -10,6 +10,7 @@ static const struct {
 	const char *help;
 } verbs[] = {
 	{ "run", cmd_run, "run a command in a new container, in its own microVM" },
+	{ "template", cmd_template, "list (ls) or remove (rm) the VM templates new VMs are restored from" },
 	{ "check", cmd_check, "show what this host offers podvm (KVM, vsock, TDX, SEV-SNP, guest image)" },
 };
 

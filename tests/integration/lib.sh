@@ -72,7 +72,11 @@ leftovers() {
 	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx shim)
 	[ -n "$state" ] && found="$found state:$state"
 	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
-	[ -n "$(ls -A "$PODVM_DATA_DIR" 2>/dev/null)" ] && found="$found data:$(ls "$PODVM_DATA_DIR")"
+	# VM templates are meant to stay; a half-made one (.tmp) is not.
+	local data
+	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx templates)
+	[ -n "$data" ] && found="$found data:$data"
+	ls -d "$PODVM_DATA_DIR"/templates/*.tmp >/dev/null 2>&1 && found="$found template:$(ls "$PODVM_DATA_DIR/templates")"
 	pgrep -f -- "$PODVM_STATE_DIR/" >/dev/null && found="$found processes:$(pgrep -af -- "$PODVM_STATE_DIR/" | cut -c1-80)"
 	grep -q -- "$TMP" /proc/self/mounts && found="$found mounts"
 	[ -z "$found" ]

@@ -201,6 +201,13 @@ pod_flow() {
 	# talks TCP to a server in it.
 	busybox ping -c 1 -W 10 "$pod_ip" >/dev/null 2>&1
 	t_result "$h: the host reaches the pod IP (ping)" $?
+	# The pod's MAC is its own (CNI's veth MAC), not that of the VM template it came from.
+	local mac
+	mac=$(cri exec-sync "$c1" -- cat /sys/class/net/eth0/address 2>&1)
+	expect_eq "$h: eth0's MAC is what the host sees for the pod IP" \
+		"$(ip neigh show "$pod_ip" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p')" "$mac"
+	[ "$mac" != 02:70:76:00:00:01 ]
+	t_result "$h: eth0's MAC is not the template's" $? "$mac"
 	cri exec-sync "$c1" -- sh -c 'nc -l -p 7777 -e echo pong-from-pod >/dev/null 2>&1 &' >/dev/null 2>&1
 	sleep 1
 	expect_eq "$h: TCP from the host to a server in the pod" "pong-from-pod" \

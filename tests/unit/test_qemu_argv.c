@@ -175,8 +175,55 @@ static void test_comma_in_path(void)
 	ok(a && has_pair(a, "-fsdev", "local,id=fs0,path=/data/a,,b,security_model=passthrough,multidevs=remap"), "a share path with a comma is escaped as ,,");
 }
 
+/* A template being made: RAM written through to a shared file, a NIC with no backend. */
+static void test_template_maker(void)
+{
+	struct pv_vm_config c = config(false, 0);
+	c.mem_path = "/var/lib/podvm/templates/ab/mem";
+	c.mem_shared = true;
+	c.has_net = true;
+	c.tap_fd = -1;
+	c.mac = "02:70:76:00:00:01";
+	_cleanup_strv_ char **a = pv_vm_argv(&c, &vm);
+	ok(has_pair(a, "-M", "microvm,acpi=off,rtc=on,memory-backend=mem0"), "template: machine uses the memory backend");
+	ok(has_pair(a, "-object", "memory-backend-file,id=mem0,mem-path=/var/lib/podvm/templates/ab/mem,size=576M,share=on"),
+	   "template: RAM in the file, shared");
+	ok(has_pair(a, "-device", "virtio-net-device,mac=02:70:76:00:00:01"), "template: NIC without a backend");
+	ok(index_of(a, "-netdev") < 0, "template: no netdev");
+	ok(index_of(a, "-incoming") < 0, "template: boots");
+}
+
+/* Restored from a template: the same file mapped privately, waiting for the stream. */
+static void test_restore(void)
+{
+	struct pv_vm_config c = config(false, 0);
+	c.mem_path = "/var/lib/podvm/templates/ab/mem";
+	c.incoming = true;
+	c.has_net = true;
+	c.tap_fd = 5;
+	c.mac = "0a:58:0a:58:00:05";
+	_cleanup_strv_ char **a = pv_vm_argv(&c, &vm);
+	ok(has_pair(a, "-object", "memory-backend-file,id=mem0,mem-path=/var/lib/podvm/templates/ab/mem,size=576M,share=off"),
+	   "restore: RAM file mapped copy-on-write");
+	ok(has_pair(a, "-incoming", "defer"), "restore: waits for migrate-incoming");
+	ok(has_pair(a, "-netdev", "tap,id=net0,fd=5"), "restore: the pod's tap");
+	ok(has_pair(a, "-device", "virtio-net-device,netdev=net0,mac=0a:58:0a:58:00:05"), "restore: NIC on the tap");
+}
+
+/* A plain boot has anonymous RAM. */
+static void test_plain_memory(void)
+{
+	struct pv_vm_config c = config(false, 0);
+	_cleanup_strv_ char **a = pv_vm_argv(&c, &vm);
+	ok(has_pair(a, "-M", "microvm,acpi=off,rtc=on"), "plain: no memory backend");
+	ok(index_of(a, "-incoming") < 0, "plain: no -incoming");
+}
+
 int main(void)
 {
+	test_template_maker();
+	test_restore();
+	test_plain_memory();
 	test_tcg_serial();
 	test_kvm_vsock();
 	test_no_shares();

@@ -58,7 +58,18 @@ static int push_machine(char ***a, const struct pv_vm_config *c)
 	/* acpi=off: with ACPI the kernel does not find the virtio-mmio devices. The option
 	 * ROMs stay: they load the bzImage. */
 	ARG("-M");
-	ARG("microvm,acpi=off,rtc=on");
+	ARG("microvm,acpi=off,rtc=on%s", c->mem_path ? ",memory-backend=mem0" : "");
+	if (c->mem_path) {
+		ARG("-object");
+		_cleanup_free_ char *opts = NULL;
+		if (asprintf(&opts, ",size=%uM,share=%s", c->mem_mib, c->mem_shared ? "on" : "off") < 0 ||
+		    push_path_opt(a, "memory-backend-file,id=mem0,mem-path=", c->mem_path, opts) < 0)
+			return -ENOMEM;
+	}
+	if (c->incoming) {
+		ARG("-incoming");
+		ARG("defer");
+	}
 	ARG("-accel");
 	ARG(c->kvm ? "kvm" : "tcg");
 	ARG("-cpu");
@@ -141,10 +152,12 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 		return -ENOMEM;
 	if (c->has_net) {
 		/* The tap fd is inherited (see exec_child); vhost-net needs /dev/vhost-net. */
-		ARG("-netdev");
-		ARG("tap,id=net0,fd=%d", c->tap_fd);
+		if (c->tap_fd >= 0) {
+			ARG("-netdev");
+			ARG("tap,id=net0,fd=%d", c->tap_fd);
+		}
 		ARG("-device");
-		ARG("virtio-net-device,netdev=net0,mac=%s", c->mac);
+		ARG("virtio-net-device%s,mac=%s", c->tap_fd >= 0 ? ",netdev=net0" : "", c->mac);
 	}
 	for (size_t i = 0; i < c->n_shares; i++)
 		if (push_share(a, &c->shares[i], i) < 0)
@@ -285,6 +298,11 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	memset(vm, 0, sizeof(*vm));
 	if (set_paths(vm, c->state_dir) < 0)
 		return pv_error_set(err, ENOMEM, "VMM");
+	/* A VM started again in the same directory (a cold boot after a failed restore) must
+	 * not take its predecessor's sockets for its own. */
+	unlink(vm->qmp_path);
+	unlink(vm->agent_path);
+	unlink(vm->pid_path);
 	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
 	if (argv == NULL)
 		return pv_error_set(err, ENOMEM, "VMM arguments");

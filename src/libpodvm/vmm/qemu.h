@@ -27,10 +27,16 @@ struct pv_vm_config {
 	 * short-lived request threads); else it gets SIGKILL with that thread, so that a
 	 * killed `podvm run` never leaves a VM behind. */
 	bool outlive_thread;
-	/* A NIC backed by a tap the caller opened (the pod's network), when has_net. */
+	/* A NIC backed by a tap the caller opened (the pod's network), when has_net; with
+	 * tap_fd < 0 the NIC has no backend (a template's: the restored VM gets the tap). */
 	bool has_net;
 	int tap_fd;
 	const char *mac;
+	/* Guest RAM in this file rather than anonymous memory: shared (MAP_SHARED, written
+	 * through: a template being made) or private (copy-on-write: restored from one). */
+	const char *mem_path;
+	bool mem_shared;
+	bool incoming;          /* wait for a migration stream (pv_vm_restore) instead of booting */
 };
 
 struct pv_vm {

@@ -1,0 +1,16 @@
+/* podvm's settings: /etc/podvm/podvm.conf (PODVM_CONFIG names another file), lines of
+ * `key = value`, `#` comments. Environment variables override the file (for tests). */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+
+#define PV_DEFAULT_CONFIG "/etc/podvm/podvm.conf"
+
+struct pv_config {
+	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
+};
+
+/* Defaults, then the file if it exists, then the environment. */
+int pv_config_load(struct pv_config *c, pv_error *err);
+/* Parses the text of a config file into c; `origin` names it in errors. */
+int pv_config_parse(struct pv_config *c, const char *text, const char *origin, pv_error *err);

@@ -1,0 +1,144 @@
+#include "snapshot.h"
+#include "qmp.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void qmp_closep(struct pv_qmp **q)
+{
+	pv_qmp_close(*q);
+}
+#define _cleanup_qmp_ _cleanup_(qmp_closep)
+
+/* QEMU's exec: migration runs the URI through /bin/sh -c; single quotes keep a path whole. */
+static char *exec_uri(const char *fmt, const char *path)
+{
+	size_t n = strlen(path), quotes = 0;
+	for (size_t i = 0; i < n; i++)
+		quotes += path[i] == '\'';
+	_cleanup_free_ char *q = malloc(n + quotes * 3 + 3), *uri = NULL;
+	if (q == NULL)
+		return NULL;
+	char *o = q;
+	*o++ = '\'';
+	for (size_t i = 0; i < n; i++) {
+		if (path[i] == '\'') {  /* close, escaped quote, reopen */
+			memcpy(o, "'\\''", 4);
+			o += 4;
+			continue;
+		}
+		*o++ = path[i];
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return asprintf(&uri, fmt, q) < 0 ? NULL : steal_pointer(&uri);
+}
+
+static int connect_qmp(struct pv_vm *vm, long long deadline, struct pv_qmp **q, pv_error *err)
+{
+	for (;;) {
+		if (pv_qmp_connect(vm->qmp_path, 1000, q, err) == 0)
+			return 0;
+		if (!pv_vm_alive(vm) || pv_now_ms() > deadline)
+			return -1;
+		pv_error_release(err);
+		usleep(2000);
+	}
+}
+
+static int ignore_shared_ram(struct pv_qmp *q, pv_error *err)
+{
+	json_t *args = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability", "x-ignore-shared",
+				 "state", 1);
+	if (args == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	int r = pv_qmp_execute(q, "migrate-set-capabilities", args, NULL, err);
+	json_decref(args);
+	return r;
+}
+
+/* Runs a command whose one argument is {"uri": uri}. */
+static int execute_with_uri(struct pv_qmp *q, const char *command, const char *uri, pv_error *err)
+{
+	json_t *args = json_pack("{s:s}", "uri", uri);
+	if (args == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	int r = pv_qmp_execute(q, command, args, NULL, err);
+	json_decref(args);
+	return r;
+}
+
+/* The value of key in the object a query command returns ("" if absent); *out is malloc'd. */
+static int query_string(struct pv_qmp *q, const char *command, const char *key, char **out, pv_error *err)
+{
+	json_t *ret = NULL;
+	if (pv_qmp_execute(q, command, NULL, &ret, err) < 0)
+		return -1;
+	const char *v = json_string_value(json_object_get(ret, key));
+	*out = strdup(v ? v : "");
+	json_decref(ret);
+	return *out ? 0 : pv_error_set(err, ENOMEM, "QMP");
+}
+
+static int wait_migration_done(struct pv_qmp *q, pv_error *err)
+{
+	for (;;) {
+		_cleanup_free_ char *status = NULL;
+		if (query_string(q, "query-migrate", "status", &status, err) < 0)
+			return -1;
+		if (strcmp(status, "completed") == 0)
+			return 0;
+		if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)
+			return pv_error_set_plain(err, EIO, "migration %s", status);
+		usleep(5000);
+	}
+}
+
+int pv_vm_save(struct pv_vm *vm, const char *state_path, pv_error *err)
+{
+	_cleanup_qmp_ struct pv_qmp *q = NULL;
+	_cleanup_free_ char *uri = exec_uri("exec:cat > %s", state_path);
+	if (uri == NULL)
+		return pv_error_set(err, ENOMEM, "save VM");
+	if (connect_qmp(vm, pv_now_ms() + 5000, &q, err) < 0 || pv_qmp_execute(q, "stop", NULL, NULL, err) < 0 ||
+	    ignore_shared_ram(q, err) < 0 || execute_with_uri(q, "migrate", uri, err) < 0 ||
+	    wait_migration_done(q, err) < 0)
+		return pv_error_prefix(err, "save VM to %s", state_path);
+	return 0;
+}
+
+/* An incoming VM reports "inmigrate" until the stream is loaded, then "paused"; a stream it
+ * cannot load makes QEMU exit. */
+static int wait_incoming_done(struct pv_vm *vm, struct pv_qmp *q, long long deadline, pv_error *err)
+{
+	for (;;) {
+		_cleanup_free_ char *status = NULL;
+		if (query_string(q, "query-status", "status", &status, err) < 0)
+			return -1;
+		if (strcmp(status, "inmigrate") != 0)
+			return 0;
+		if (!pv_vm_alive(vm))
+			return pv_error_set_plain(err, EIO, "VMM exited while loading");
+		if (pv_now_ms() > deadline)
+			return pv_error_set_plain(err, ETIMEDOUT, "loading took too long");
+		usleep(2000);
+	}
+}
+
+int pv_vm_restore(struct pv_vm *vm, const char *state_path, int timeout_ms, pv_error *err)
+{
+	long long deadline = pv_now_ms() + timeout_ms;
+	_cleanup_qmp_ struct pv_qmp *q = NULL;
+	_cleanup_free_ char *uri = exec_uri("exec:cat %s", state_path);
+	if (uri == NULL)
+		return pv_error_set(err, ENOMEM, "restore VM");
+	if (connect_qmp(vm, deadline, &q, err) < 0 || ignore_shared_ram(q, err) < 0 ||
+	    execute_with_uri(q, "migrate-incoming", uri, err) < 0 ||
+	    wait_incoming_done(vm, q, deadline, err) < 0 || pv_qmp_execute(q, "cont", NULL, NULL, err) < 0)
+		return pv_error_prefix(err, "restore VM from %s", state_path);
+	return 0;
+}
