@@ -282,6 +282,20 @@ static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config 
 	return 0;
 }
 
+/* How the VM started, in its state directory (`boot`) for operators and tests, and on
+ * stderr under PODVM_DEBUG. */
+static void note_boot(struct pv_sandbox *sb, long long ms)
+{
+	const char *how = sb->restored ? "restored from a template" : "booted cold";
+	char line[128];
+	_cleanup_free_ char *path = NULL;
+	int n = snprintf(line, sizeof(line), "%s in %lld ms\n", how, ms);
+	if (asprintf(&path, "%s/boot", sb->state_dir) >= 0)
+		(void)pv_write_file(path, line, (size_t)n, 0644, NULL);
+	if (sb->debug)
+		fprintf(stderr, "podvm: sandbox %s: %s", sb->id, line);
+}
+
 int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
 {
 	struct sandbox_host h = { 0 };
@@ -294,9 +308,8 @@ int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, 
 		r = boot_cold(sb, cfg, &h, err);
 	if (r == 0 && cfg->source != PV_BOOT_MAKE_TEMPLATE)
 		r = adopt_identity(sb, cfg, err);
-	if (r == 0 && sb->debug)
-		fprintf(stderr, "podvm: sandbox %s: %s in %lld ms\n", sb->id,
-			sb->restored ? "restored from a template" : "booted cold", pv_now_ms() - t0);
+	if (r == 0)
+		note_boot(sb, pv_now_ms() - t0);
 	pv_guest_image_clear(&h.img);
 	return r;
 }

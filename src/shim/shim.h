@@ -21,6 +21,9 @@ struct shim_opts {
 
 /* `start`: prints the ttrpc address of the pod's shim, starting it if needed. */
 int shim_start(const struct shim_opts *o, pv_error *err);
+/* The config file named by the runtime options on stdin (runtime_options.c): *path is
+ * malloc'd, or NULL when there are none. */
+int shim_runtime_config_path(char **path, pv_error *err);
 /* `delete`: cleans up after a shim that is gone; prints a DeleteResponse. */
 int shim_delete(const struct shim_opts *o, pv_error *err);
 /* The daemon: serves the task API on listen_fd until Shutdown. */

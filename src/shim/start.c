@@ -84,7 +84,8 @@ static int listen_on(const char *path, pv_error *err)
 }
 
 /* Re-executes this binary without "start" as the daemon, detached from containerd. */
-static int spawn_daemon(const struct shim_opts *o, const char *pod_id, int listen_fd, pv_error *err)
+static int spawn_daemon(const struct shim_opts *o, const char *pod_id, const char *config_path,
+			int listen_fd, pv_error *err)
 {
 	char fdbuf[16];
 	snprintf(fdbuf, sizeof(fdbuf), "%d", listen_fd);
@@ -114,6 +115,8 @@ static int spawn_daemon(const struct shim_opts *o, const char *pod_id, int liste
 		setsid();
 		setenv(SHIM_SOCKET_FD_ENV, fdbuf, 1);
 		setenv(SHIM_POD_ID_ENV, pod_id, 1);
+		if (config_path)
+			setenv("PODVM_CONFIG", config_path, 1);  /* read by libpodvm (config.h) */
 		int null = open("/dev/null", O_RDWR);
 		/* containerd's shim log FIFO in the bundle, else nowhere. */
 		int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -135,9 +138,10 @@ static int write_address(const char *address, pv_error *err)
 
 int shim_start(const struct shim_opts *o, pv_error *err)
 {
-	_cleanup_free_ char *pod_id = NULL, *path = NULL, *address = NULL;
+	_cleanup_free_ char *pod_id = NULL, *path = NULL, *address = NULL, *config_path = NULL;
 	bool is_sandbox;
-	if (shim_pod_of_bundle(".", o->id, &pod_id, &is_sandbox, err) < 0 ||
+	if (shim_runtime_config_path(&config_path, err) < 0 ||
+	    shim_pod_of_bundle(".", o->id, &pod_id, &is_sandbox, err) < 0 ||
 	    shim_socket_path(o->namespace, pod_id, &path, err) < 0)
 		return -1;
 	if (asprintf(&address, "unix://%s", path) < 0)
@@ -147,7 +151,7 @@ int shim_start(const struct shim_opts *o, pv_error *err)
 			return pv_error_set_plain(err, ENOENT, "container %s: the shim of pod %s is not running", o->id, pod_id);
 	} else {
 		_cleanup_close_ int fd = listen_on(path, err);
-		if (fd < 0 || spawn_daemon(o, pod_id, fd, err) < 0)
+		if (fd < 0 || spawn_daemon(o, pod_id, config_path, fd, err) < 0)
 			return -1;
 	}
 	if (write_address(address, err) < 0)

@@ -63,7 +63,12 @@ state = "$CTD/state"
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm]
       runtime_type = "io.containerd.podvm.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-cold]
+      runtime_type = "io.containerd.podvm.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-cold.options]
+        ConfigPath = "$TMP/podvm-cold.conf"
 EOC
+printf 'templates = off\n' >"$TMP/podvm-cold.conf"
 # containerd passes its environment (PODVM_* from lib.sh, PATH) on to the shims it starts.
 PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
 CTD_PID=$!
@@ -191,6 +196,8 @@ pod_flow() {
 		expect_eq "$h: c1 and c2 run in one VM (same boot_id)" "$b1" "$b2"
 		[ "$(pgrep -fc -- "qemu-system.*$PODVM_STATE_DIR/$pod/")" = 1 ]
 		t_result "$h: one VMM process for the pod" $? "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/" | cut -c1-100)"
+		expect_match "$h: the pod's VM was restored from a template" "^restored from a template in [0-9]+ ms" \
+			"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
 	fi
 	# What a pod's containers share (kubelet: network, IPC and UTS of the pod; own PID ns).
 	expect_eq "$h: c1 and c2 share the pod's IPC namespace" \
@@ -311,6 +318,18 @@ t_result "sized pod: guest memory is the pod's limit plus the overhead (MemTotal
 t "sized pod: StopPodSandbox" cri stop-pod "$pod"
 t "sized pod: RemovePodSandbox" cri remove-pod "$pod"
 leftovers "a sized podvm pod"
+
+# A RuntimeClass whose runtime options name a config file without templates: cold boots.
+pod=$(cri run-pod cold --runtime-handler podvm-cold --log-dir "$TMP/logs/cold" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "runtime options: RunPodSandbox (podvm-cold)" $? "$pod"
+expect_match "runtime options: ConfigPath's templates = off: the VM booted cold" "^booted cold in [0-9]+ ms" \
+	"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+k1=$(cri create-container "$pod" k1 "$IMG" --log-path k1.log -- sleep 300 2>&1)
+t "runtime options: StartContainer" cri start "$k1"
+expect_eq "runtime options: ExecSync" cold-ok "$(cri exec-sync "$k1" -- echo cold-ok 2>&1)"
+t "runtime options: StopPodSandbox" cri stop-pod "$pod"
+t "runtime options: RemovePodSandbox" cri remove-pod "$pod"
+leftovers "a cold-booted podvm pod"
 
 # The VMM dies under a running pod: its containers exit, and the pod can still be removed.
 pod=$(cri run-pod doomed --runtime-handler podvm --log-dir "$TMP/logs/doomed" --cgroup-parent "$CGROUP_PARENT" 2>&1)
