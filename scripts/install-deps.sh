@@ -11,7 +11,7 @@ PACKAGES="
   crun runc containerd containernetworking-plugins
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev libprotobuf-dev
   python3 python3-grpcio python3-grpc-tools
-  iproute2 procps psmisc util-linux bsdutils time
+  iproute2 iptables iputils-ping iperf3 procps psmisc util-linux bsdutils time
 "
 missing=""
 for p in $PACKAGES; do

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "image.h"
 #include "io.h"
+#include "net/container_net.h"
 #include "sandbox.h"
 #include "sizing.h"
 #include "spec_build.h"
@@ -44,6 +45,7 @@ struct pv_run {
 	unsigned long long memory;
 	int boot_timeout_ms;
 	struct pv_sandbox *sb;
+	struct pv_container_net *net;  /* NULL: loopback only */
 	struct pv_io io;
 	bool io_started;
 	atomic_bool started;
@@ -203,6 +205,13 @@ static int create_sandbox(struct pv_run *r, pv_error *err)
 	return 0;
 }
 
+/* Only the config is read here, so that a wrong network name fails before any unpacking. */
+static int prepare_network(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
+{
+	struct pv_container_net_options no = { o->network, o->cni_conf_dir, o->ports, o->n_ports };
+	return pv_container_net_new(&no, r->id, &r->net, err);
+}
+
 int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 		  struct pv_run **out, pv_error *err)
 {
@@ -219,6 +228,8 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 	int rc = pv_random_hex(r->id, 16);
 	if (rc < 0)
 		rc = pv_error_set(err, -rc, "random id");
+	if (rc == 0)
+		rc = prepare_network(r, o, err);
 	if (rc == 0)
 		rc = prepare_volumes(r, o, err);
 	if (rc == 0)
@@ -249,13 +260,28 @@ static int create_container(struct pv_run *r, pv_error *err)
 	return rc;
 }
 
-int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *err)
+/* The VM with its NIC on the network, the guest's eth0 configured, the container created. */
+static int boot(struct pv_run *r, pv_error *err)
 {
 	struct pv_sandbox_config cfg = { .boot_timeout_ms = r->boot_timeout_ms };
 	pv_vm_size(r->cpus, r->memory, &cfg.vcpus, &cfg.mem_mib);
+	if (r->net) {
+		if (pv_container_net_up(r->net, pv_sandbox_state_dir(r->sb), err) < 0)
+			return -1;
+		cfg.net = pv_container_net_pod(r->net);
+	}
+	if (pv_sandbox_boot(r->sb, &cfg, err) < 0)
+		return -1;
+	if (r->net && pv_agent_configure_network(pv_sandbox_agent(r->sb), cfg.net, err) < 0)
+		return pv_sandbox_explain_failure(r->sb, err) < 0 ? -1 : pv_error_prefix(err, "guest network");
+	return create_container(r, err);
+}
+
+int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *err)
+{
 	if (atomic_load(&r->aborted))
 		return pv_error_set_plain(err, ECANCELED, "interrupted");
-	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || create_container(r, err) < 0)
+	if (boot(r, err) < 0)
 		return atomic_load(&r->aborted) ? (pv_error_release(err), pv_error_set_plain(err, ECANCELED, "interrupted")) : -1;
 	r->io = (struct pv_io){ .agent = pv_sandbox_agent(r->sb), .container_id = r->id, .exec_id = "",
 				.in_fd = r->interactive ? in_fd : -1, .out_fd = out_fd,
@@ -311,6 +337,8 @@ void pv_run_destroy(struct pv_run *r)
 		pv_sandbox_stop(r->sb);  /* ends the agent connection, so the I/O threads finish */
 	if (r->io_started)
 		pv_io_finish(&r->io);
+	/* The network's namespace is mounted in the state dir: it goes first. */
+	pv_container_net_free(r->net);
 	pv_sandbox_destroy(r->sb);
 	if (r->data_dir)
 		(void)pv_rm_rf(r->data_dir, NULL);

@@ -24,6 +24,7 @@ struct run_cli {
 	char **env;
 	struct pv_volume *volumes;
 	char **volume_specs;
+	struct pv_port_mapping *ports;
 };
 
 static void usage(FILE *f)
@@ -42,6 +43,10 @@ static void usage(FILE *f)
 		"      --cpus N             CPU limit (the VM gets ceil(N) vCPUs)\n"
 		"  -m, --memory SIZE        memory limit, e.g. 512m (the VM gets it plus %d MiB)\n"
 		"  -v, --volume HOST:CTR[:ro]  bind a host file or directory\n"
+		"      --network NAME       join the CNI network NAME (default none: loopback only)\n"
+		"      --cni-conf-dir DIR   where CNI network configs are (default $CNI_CONF_DIR,\n"
+		"                           $NETCONFPATH or /etc/cni/net.d)\n"
+		"  -p, --publish [IP:]HOSTPORT:CTRPORT[/tcp|udp]  publish a port (needs --network)\n"
 		"      --boot-timeout SECS  give up if the guest does not answer (default %d)\n",
 		PV_GUEST_OVERHEAD_MIB, 60);
 }
@@ -88,7 +93,21 @@ static int add_volume(struct run_cli *cli, const char *spec, pv_error *err)
 	return 0;
 }
 
-enum { OPT_HOSTNAME = 256, OPT_CPUS, OPT_BOOT_TIMEOUT };
+static int add_port(struct run_cli *cli, const char *spec, pv_error *err)
+{
+	size_t n = cli->o.n_ports;
+	struct pv_port_mapping *np = realloc(cli->ports, (n + 1) * sizeof(*np));
+	if (np == NULL)
+		return pv_error_set(err, ENOMEM, "publish");
+	cli->ports = np;
+	if (pv_port_mapping_parse(spec, &np[n], err) < 0)
+		return -1;
+	cli->o.n_ports = n + 1;
+	cli->o.ports = cli->ports;
+	return 0;
+}
+
+enum { OPT_HOSTNAME = 256, OPT_CPUS, OPT_BOOT_TIMEOUT, OPT_NETWORK, OPT_CNI_CONF_DIR };
 
 static int parse_option(struct run_cli *cli, int opt, pv_error *err)
 {
@@ -103,6 +122,9 @@ static int parse_option(struct run_cli *cli, int opt, pv_error *err)
 	case OPT_CPUS: return pv_parse_cpus(optarg, &cli->o.cpus, err);
 	case 'm': return pv_parse_memory(optarg, &cli->o.memory, err);
 	case 'v': return add_volume(cli, optarg, err);
+	case 'p': return add_port(cli, optarg, err);
+	case OPT_NETWORK: cli->o.network = optarg; return 0;
+	case OPT_CNI_CONF_DIR: cli->o.cni_conf_dir = optarg; return 0;
 	case OPT_BOOT_TIMEOUT:
 		if (pv_parse_u64(optarg, &secs) < 0 || secs == 0 || secs > 3600)
 			return pv_error_set_plain(err, EINVAL, "boot-timeout \"%s\": want seconds (1-3600)", optarg);
@@ -120,14 +142,16 @@ static int parse_args(struct run_cli *cli, int argc, char **argv, pv_error *err)
 		{ "user", required_argument, NULL, 'u' }, { "interactive", no_argument, NULL, 'i' },
 		{ "tty", no_argument, NULL, 't' }, { "hostname", required_argument, NULL, OPT_HOSTNAME },
 		{ "cpus", required_argument, NULL, OPT_CPUS }, { "memory", required_argument, NULL, 'm' },
-		{ "volume", required_argument, NULL, 'v' },
+		{ "volume", required_argument, NULL, 'v' }, { "publish", required_argument, NULL, 'p' },
+		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "cni-conf-dir", required_argument, NULL, OPT_CNI_CONF_DIR },
 		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int opt;
 	optind = 1;
 	/* "+": options end at IMAGE; the rest is the container's command line. */
-	while ((opt = getopt_long(argc, argv, "+e:w:u:itm:v:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:w:u:itm:v:p:h", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			return 1;
@@ -298,5 +322,6 @@ int cmd_run(int argc, char **argv)
 	pv_strv_free(cli.env);
 	pv_strv_free(cli.volume_specs);
 	free(cli.volumes);
+	free(cli.ports);
 	return code;
 }

@@ -165,11 +165,34 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 	return 0;
 }
 
+/* microvm has 8 virtio-mmio transports, on IRQs 5-12, and fills them from the top; the
+ * fifth device would get IRQ 8, the RTC's, which the guest cannot share (its probe fails
+ * with EBUSY). So every virtio-mmio device is placed explicitly, skipping that transport:
+ * seven devices at most (past that QEMU places them, as before). */
+static int place_on_transports(char **a)
+{
+	static const int transports[] = { 7, 6, 5, 4, 2, 1, 0 };
+	size_t next = 0;
+	for (size_t i = 0; a[i] && a[i + 1] && next < sizeof(transports) / sizeof(*transports); i++) {
+		const char *dev = a[i + 1], *comma = strchr(dev, ',');
+		size_t len = comma ? (size_t)(comma - dev) : strlen(dev);
+		bool mmio = len > 7 && strncmp(dev + len - 7, "-device", 7) == 0;  /* not virtserialport */
+		if (strcmp(a[i], "-device") != 0 || !mmio)
+			continue;
+		char *placed = NULL;
+		if (asprintf(&placed, "%s,bus=virtio-mmio-bus.%d", dev, transports[next++]) < 0)
+			return -ENOMEM;
+		free(a[i + 1]);
+		a[i + 1] = placed;
+	}
+	return 0;
+}
+
 char **pv_vm_argv(const struct pv_vm_config *c, const struct pv_vm *vm)
 {
 	char **a = NULL;
 	if (push(&a, "%s", c->qemu) < 0 || push_machine(&a, c) < 0 || push_boot(&a, c) < 0 ||
-	    push_devices(&a, c, vm) < 0) {
+	    push_devices(&a, c, vm) < 0 || place_on_transports(a) < 0) {
 		pv_strv_free(a);
 		return NULL;
 	}
