@@ -57,6 +57,7 @@ integration: build guest
 bench: build guest
 	bench/run-latency
 	bench/run-pod-latency
+	bench/run-net-throughput
 
 clean:
 	rm -rf $(RELEASE) $(ASAN) $(GUEST)

@@ -83,6 +83,19 @@ leftovers() {
 	t_result "no leftovers after: $1" $? "$found"
 }
 
+# fails NAME EXPECTED_RC REGEX CMD...: exit code, exactly one stderr line matching REGEX,
+# then the leftover check ($LEFTOVER_CHECK NAME: leftovers unless a script adds to it).
+fails() {
+	local name=$1 want_rc=$2 regex=$3
+	shift 3
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$? lines
+	lines=$(wc -l <"$TMP/err")
+	[ $rc -eq "$want_rc" ] && [ "$lines" -eq 1 ] && grep -Eq -- "$regex" "$TMP/err"
+	t_result "$name: exit $want_rc, one line /$regex/" $? "rc=$rc stderr=$(cat "$TMP/err")"
+	${LEFTOVER_CHECK:-leftovers} "$name"
+}
+
 # Waits until FILE contains TEXT (the guest is slow under TCG).
 wait_for_text() {
 	local i

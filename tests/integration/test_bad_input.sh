@@ -4,18 +4,6 @@
 . "$(dirname "$0")/lib.sh"
 IMG=$FIX/oci
 
-# fails NAME EXPECTED_RC REGEX CMD...: exit code, exactly one stderr line matching REGEX.
-fails() {
-	local name=$1 want_rc=$2 regex=$3
-	shift 3
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$? lines
-	lines=$(wc -l <"$TMP/err")
-	[ $rc -eq "$want_rc" ] && [ "$lines" -eq 1 ] && grep -Eq -- "$regex" "$TMP/err"
-	t_result "$name: exit $want_rc, one line /$regex/" $? "rc=$rc stderr=$(cat "$TMP/err")"
-	leftovers "$name"
-}
-
 fails "missing image" 125 "^podvm: image /nonexistent/image: No such file or directory$" \
 	"$PODVM" run /nonexistent/image true
 fails "corrupt image (truncated layer)" 125 "^podvm: image .*corrupt.tar: layer 1 .*(Truncated|truncated|EOF)" \

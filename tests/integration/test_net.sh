@@ -229,17 +229,7 @@ wait $pid_m
 net_leftovers "a 1400-MTU network"
 
 # ---- bad input and failed starts: one line, exit 125, nothing left ----
-# fails NAME EXPECTED_RC REGEX CMD...
-fails() {
-	local name=$1 want_rc=$2 regex=$3
-	shift 3
-	"$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$? lines
-	lines=$(wc -l <"$TMP/err")
-	[ $rc -eq "$want_rc" ] && [ "$lines" -eq 1 ] && grep -Eq -- "$regex" "$TMP/err"
-	t_result "$name: exit $want_rc, one line /$regex/" $? "rc=$rc stderr=$(cat "$TMP/err")"
-	net_leftovers "$name"
-}
+LEFTOVER_CHECK=net_leftovers  # for lib.sh's fails
 fails "unknown network" 125 "^podvm: network nope-$SUFFIX: not found in $CNI_CONF_DIR\$" \
 	"$PODVM" run --network "nope-$SUFFIX" "$IMG" true
 fails "missing CNI config dir" 125 "^podvm: network $NET4: CNI config directory /nonexistent/cni: No such file or directory\$" \
