@@ -85,9 +85,7 @@ static int find_or_make(struct pv_sandbox *sb, const struct pv_sandbox_config *c
 			struct pv_template *t, pv_error *err)
 {
 	_cleanup_free_ char *dir = NULL;
-	if (asprintf(&dir, "%s/templates", sb->paths->data_root) < 0)
-		return pv_error_set(err, ENOMEM, "template");
-	if (pv_template_paths(dir, key, t, err) < 0)
+	if (pv_templates_dir(sb->paths, &dir, err) < 0 || pv_template_paths(dir, key, t, err) < 0)
 		return -1;
 	_cleanup_close_ int lock = pv_template_lock(dir, key, err);
 	if (lock < 0)

@@ -15,6 +15,13 @@
 
 #define KEY_FORMAT "podvm-template-1"
 
+int pv_templates_dir(const struct pv_paths *paths, char **dir, pv_error *err)
+{
+	if (asprintf(dir, "%s/templates", paths->data_root) < 0)
+		return pv_error_set(err, ENOMEM, "templates directory");
+	return 0;
+}
+
 static int describe_file(const char *what, const char *path, char **out, pv_error *err)
 {
 	struct stat st;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "error.h"
+#include "paths.h"
 
 /* The MAC a template's NIC has: a restored VM's agent readdresses it to the pod's. */
 #define PV_TEMPLATE_MAC "02:70:76:00:00:01"
@@ -25,6 +26,9 @@ struct pv_template {
 	char *state_path;
 	char *mem_path;
 };
+
+/* Where the templates live: <data_root>/templates (malloc'd into *dir). */
+int pv_templates_dir(const struct pv_paths *paths, char **dir, pv_error *err);
 
 /* The key: format version, shape, and the identity (size, mtime, inode) of the kernel,
  * initramfs and VMM binary, so that an upgrade of any of them makes a new template. */

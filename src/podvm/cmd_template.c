@@ -34,7 +34,7 @@ int cmd_template(int argc, char **argv)
 		pv_error_print("podvm", &err);
 		return 125;
 	}
-	int r = asprintf(&dir, "%s/templates", paths.data_root) < 0 ? -1 : 0;
+	int r = pv_templates_dir(&paths, &dir, &err);
 	if (r == 0 && strcmp(argv[1], "ls") == 0)
 		r = pv_template_list(dir, print_template, NULL, &err);
 	else if (r == 0)
