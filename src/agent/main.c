@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/reboot.h>
 #include <unistd.h>
 
@@ -55,8 +56,12 @@ static int run_agent(char **argv, pv_error *err)
 
 int main(int argc, char **argv)
 {
-	(void)argc;
 	pv_error err = NULL;
+	/* What a pool VM's warm-up container runs (libpodvm's sandbox_warmup.c). */
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("podvm-agent %s\n", PODVM_VERSION);
+		return 0;
+	}
 	if (run_agent(argv, &err) < 0)
 		pv_error_print("podvm-agent", &err);
 	if (getpid() == 1) {

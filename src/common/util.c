@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -312,4 +313,21 @@ int pv_random_hex(char *out, size_t bytes)
 	for (size_t i = 0; i < bytes; i++)
 		sprintf(out + 2 * i, "%02x", raw[i]);
 	return 0;
+}
+
+int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	if (pv_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return pv_error_set(err, ENOMEM, "%s", what);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return pv_error_set(err, e, "%s %s", what, path);
+	}
+	return fd;
 }

@@ -39,6 +39,9 @@ const char *pv_env_get(char *const *env, const char *key);
 bool pv_str_has_prefix(const char *s, const char *prefix);
 /* Parses a base-10 unsigned integer that must span the whole string. */
 int pv_parse_u64(const char *s, unsigned long long *out);
+/* Opens (creating) dir/name and takes an exclusive flock on it, waiting for it: the fd to
+ * close. `what` names the lock in errors. */
+int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *err);
 /* Monotonic clock in milliseconds. */
 long long pv_now_ms(void);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */

@@ -29,11 +29,26 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
+static int parse_pool(const char *v, unsigned *out)
+{
+	unsigned long long n;
+	if (pv_parse_u64(v, &n) < 0 || n > PV_POOL_MAX)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)
 {
 	if (strcmp(key, "templates") == 0) {
 		if (parse_bool(value, &c->templates) < 0)
 			return pv_error_set_plain(err, EINVAL, "%s: templates = \"%s\": not a boolean", where, value);
+		return 0;
+	}
+	if (strcmp(key, "pool") == 0) {
+		if (parse_pool(value, &c->pool) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s: pool = \"%s\": not a number from 0 to %d", where, value,
+						  PV_POOL_MAX);
 		return 0;
 	}
 	return pv_error_set_plain(err, EINVAL, "%s: unknown setting \"%s\"", where, key);
@@ -93,5 +108,8 @@ int pv_config_load(struct pv_config *c, pv_error *err)
 	const char *env = getenv("PODVM_TEMPLATES");
 	if (env && env[0] && parse_bool(env, &c->templates) < 0)
 		return pv_error_set_plain(err, EINVAL, "PODVM_TEMPLATES=%s: not a boolean", env);
+	env = getenv("PODVM_POOL");
+	if (env && env[0] && parse_pool(env, &c->pool) < 0)
+		return pv_error_set_plain(err, EINVAL, "PODVM_POOL=%s: not a number from 0 to %d", env, PV_POOL_MAX);
 	return 0;
 }

@@ -5,9 +5,12 @@
 #include "error.h"
 
 #define PV_DEFAULT_CONFIG "/etc/podvm/podvm.conf"
+#define PV_POOL_MAX 16
 
 struct pv_config {
 	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
+	unsigned pool;   /* `pool` / PODVM_POOL: VMs of each pod shape kept restored and paused
+			  * (default 0; needs templates) */
 };
 
 /* Defaults, then the file if it exists, then the environment. */

@@ -23,6 +23,7 @@ struct pv_sandbox {
 	struct ttrpc_client *agent;
 	bool debug;  /* PODVM_DEBUG: guest console kept and shown on stderr at the end */
 	bool restored;  /* the last boot restored a template */
+	bool pooled;    /* ... by taking a pooled VM */
 };
 
 /* What a boot found on the host. */
@@ -38,9 +39,33 @@ struct sandbox_vm_variant {
 	const char *mem_path;
 	bool mem_shared;
 	bool incoming;
-	bool nic_without_backend;
 };
 
+/* Caps, config, guest image; the agent channel for a boot from source. */
+int sandbox_probe_host(const struct pv_paths *paths, enum pv_boot_source source, struct sandbox_host *h,
+		       pv_error *err);
+/* Whether the VM has a NIC. */
+static inline bool sandbox_has_nic(const struct pv_sandbox_config *cfg)
+{
+	return cfg->net != NULL || cfg->template_nic;
+}
+/* The template key of the sandbox's shape (malloc'd into *key). */
+int sandbox_template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
+			 const struct sandbox_host *h, char **key, pv_error *err);
+/* Frees sb but leaves its VM running and its state directory in place (a pooled VM). */
+void sandbox_release(struct pv_sandbox *sb);
+/* Takes a VM of the sandbox's shape from its pool, if the sandbox can use one and one is
+ * there: sets sb->pooled (and sb->restored). A pooled VM that fails to start is removed with
+ * a warning; 0 with sb->pooled false means "restore instead". */
+int sandbox_take_from_pool(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
+			   const struct sandbox_host *h, pv_error *err);
+/* Whether the sandbox could take a pooled VM (see sandbox.h). */
+bool sandbox_poolable(struct pv_sandbox *sb);
+/* Starts a detached process that tops the sandbox shape's pool up to `target` VMs. */
+void sandbox_request_pool_fill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target);
+/* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
+ * pod's first one runs warm; its first share must be empty. */
+int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);
 int sandbox_start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 		     const struct sandbox_host *host, const struct sandbox_vm_variant *v, pv_error *err);
 int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err);

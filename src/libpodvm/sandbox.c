@@ -204,6 +204,7 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 	_cleanup_free_ struct pv_vm_share *shares = calloc(sb->n_shares + 1, sizeof(*shares));
 	if (shares == NULL)
 		return pv_error_set(err, ENOMEM, "VM config");
+	bool pool_fill = cfg->source == PV_BOOT_POOL_FILL;
 	for (size_t i = 0; i < sb->n_shares; i++)
 		shares[i] = (struct pv_vm_share){ sb->shares[i].tag, sb->shares[i].host_path, sb->shares[i].readonly };
 	struct pv_vm_config vc = {
@@ -211,8 +212,8 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
 		.kvm = host->caps.kvm, .vsock_cid = host->cid, .shares = shares, .n_shares = sb->n_shares,
 		.debug = sb->debug, .outlive_thread = cfg->outlive_thread,
-		.has_net = cfg->net != NULL || v->nic_without_backend,
-		.tap_fd = cfg->net ? cfg->net->tap_fd : -1,
+		.has_net = sandbox_has_nic(cfg),
+		.tap_fd = cfg->net ? cfg->net->tap_fd : pool_fill && cfg->template_nic ? cfg->pool_tap_fd : -1,
 		.mac = cfg->net ? cfg->net->mac : PV_TEMPLATE_MAC,
 		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,
 	};
@@ -233,19 +234,20 @@ int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, p
 	return 0;
 }
 
-static int probe_host(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, struct sandbox_host *h,
-		      pv_error *err)
+int sandbox_probe_host(const struct pv_paths *paths, enum pv_boot_source source, struct sandbox_host *h,
+		       pv_error *err)
 {
-	pv_host_caps_probe(sb->paths, &h->caps);
+	pv_host_caps_probe(paths, &h->caps);
 	if (h->caps.qemu_path[0] == '\0')
 		return pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
-					  sb->paths->qemu);
+					  paths->qemu);
 	if (pv_config_load(&h->config, err) < 0)
 		return -1;
 	/* Templates are restored over virtio-serial, whose host end is a plain socket path. */
-	bool templated = cfg->source == PV_BOOT_MAKE_TEMPLATE || (cfg->source == PV_BOOT_AUTO && h->config.templates);
+	bool templated = source == PV_BOOT_MAKE_TEMPLATE || source == PV_BOOT_POOL_FILL ||
+			 (source == PV_BOOT_AUTO && h->config.templates);
 	h->cid = templated ? 0 : pick_vsock_cid(&h->caps);
-	return pv_guest_image_open(sb->paths->guest_dir, &h->img, err);
+	return pv_guest_image_open(paths->guest_dir, &h->img, err);
 }
 
 static int boot_cold(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const struct sandbox_host *h,
@@ -253,8 +255,7 @@ static int boot_cold(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 {
 	struct sandbox_vm_variant v = { 0 };
 	if (cfg->source == PV_BOOT_MAKE_TEMPLATE)
-		v = (struct sandbox_vm_variant){ .mem_path = cfg->template_mem_path, .mem_shared = true,
-						 .nic_without_backend = cfg->template_nic };
+		v = (struct sandbox_vm_variant){ .mem_path = cfg->template_mem_path, .mem_shared = true };
 	if (sandbox_start_vm(sb, cfg, h, &v, err) < 0)
 		return -1;
 	int timeout = cfg->boot_timeout_ms > 0 ? cfg->boot_timeout_ms : PV_DEFAULT_BOOT_TIMEOUT_MS;
@@ -286,7 +287,7 @@ static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config 
  * stderr under PODVM_DEBUG. */
 static void note_boot(struct pv_sandbox *sb, long long ms)
 {
-	const char *how = sb->restored ? "restored from a template" : "booted cold";
+	const char *how = sb->pooled ? "taken from the pool" : sb->restored ? "restored from a template" : "booted cold";
 	char line[128];
 	_cleanup_free_ char *path = NULL;
 	int n = snprintf(line, sizeof(line), "%s in %lld ms\n", how, ms);
@@ -296,20 +297,40 @@ static void note_boot(struct pv_sandbox *sb, long long ms)
 		fprintf(stderr, "podvm: sandbox %s: %s", sb->id, line);
 }
 
-int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
+/* A template restore (for a pool, or when templates are on), else a cold boot. */
+static int restore_or_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const struct sandbox_host *h,
+			   bool templated, pv_error *err)
+{
+	bool fill = cfg->source == PV_BOOT_POOL_FILL;
+	if (cfg->net && !cfg->net->wired && pv_pod_net_wire(cfg->net, NULL, err) < 0)
+		return -1;
+	if ((templated || fill) && sandbox_boot_from_template(sb, cfg, h, err) < 0)
+		return -1;
+	if (sb->restored)
+		return 0;
+	if (fill)  /* a pool has no use for a cold-booted VM; the warning said why */
+		return pv_error_set_plain(err, EIO, "no VM template to restore");
+	return boot_cold(sb, cfg, h, err);
+}
+
+int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_error *err)
 {
 	struct sandbox_host h = { 0 };
 	long long t0 = pv_now_ms();
-	int r = probe_host(sb, cfg, &h, err);
-	sb->restored = false;
-	if (r == 0 && cfg->source == PV_BOOT_AUTO && h.config.templates)
-		r = sandbox_boot_from_template(sb, cfg, &h, err);
-	if (r == 0 && !sb->restored)
-		r = boot_cold(sb, cfg, &h, err);
-	if (r == 0 && cfg->source != PV_BOOT_MAKE_TEMPLATE)
+	int r = sandbox_probe_host(sb->paths, cfg->source, &h, err);
+	bool templated = cfg->source == PV_BOOT_AUTO && h.config.templates;
+	bool pool = r == 0 && templated && h.config.pool > 0 && sandbox_poolable(sb);
+	sb->restored = sb->pooled = false;
+	if (pool)
+		r = sandbox_take_from_pool(sb, cfg, &h, err);
+	if (r == 0 && !sb->pooled)
+		r = restore_or_boot(sb, cfg, &h, templated, err);
+	if (r == 0 && cfg->source != PV_BOOT_MAKE_TEMPLATE && cfg->source != PV_BOOT_POOL_FILL)
 		r = adopt_identity(sb, cfg, err);
 	if (r == 0)
 		note_boot(sb, pv_now_ms() - t0);
+	if (r == 0 && pool)
+		sandbox_request_pool_fill(sb, cfg, h.config.pool);
 	pv_guest_image_clear(&h.img);
 	return r;
 }
@@ -326,6 +347,11 @@ int pv_sandbox_save(struct pv_sandbox *sb, const char *state_path, pv_error *err
 bool pv_sandbox_restored(struct pv_sandbox *sb)
 {
 	return sb->restored;
+}
+
+bool pv_sandbox_pooled(struct pv_sandbox *sb)
+{
+	return sb->pooled;
 }
 
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
@@ -368,17 +394,13 @@ void pv_sandbox_stop(struct pv_sandbox *sb)
 	pv_vm_stop(&sb->vm);
 }
 
-void pv_sandbox_destroy(struct pv_sandbox *sb)
+void sandbox_release(struct pv_sandbox *sb)
 {
 	if (sb == NULL)
 		return;
-	pv_vm_stop(&sb->vm);
 	if (sb->agent)
 		ttrpc_client_free(sb->agent);
-	if (sb->debug)
-		dump_console(sb);
 	pv_vm_clear(&sb->vm);
-	(void)pv_rm_rf(sb->state_dir, NULL);
 	for (size_t i = 0; i < sb->n_shares; i++) {
 		free(sb->shares[i].tag);
 		free(sb->shares[i].host_path);
@@ -387,4 +409,18 @@ void pv_sandbox_destroy(struct pv_sandbox *sb)
 	free(sb->state_dir);
 	free(sb->id);
 	free(sb);
+}
+
+void pv_sandbox_destroy(struct pv_sandbox *sb)
+{
+	if (sb == NULL)
+		return;
+	pv_vm_stop(&sb->vm);
+	if (sb->agent)
+		ttrpc_client_free(sb->agent);
+	sb->agent = NULL;
+	if (sb->debug)
+		dump_console(sb);
+	(void)pv_rm_rf(sb->state_dir, NULL);
+	sandbox_release(sb);
 }

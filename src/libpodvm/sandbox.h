@@ -15,17 +15,22 @@ enum pv_boot_source {
 				 * config turns templates off; a broken template: cold boot */
 	PV_BOOT_COLD,
 	PV_BOOT_MAKE_TEMPLATE,  /* cold, for a template: RAM in template_mem_path, NIC unbacked */
+	PV_BOOT_POOL_FILL,      /* restored for a pool (pool.h), its NIC on pool_tap_fd; no
+				 * identity yet, no cold boot if the template fails */
 };
 
 struct pv_sandbox_config {
 	enum pv_boot_source source;
 	const char *template_mem_path;  /* PV_BOOT_MAKE_TEMPLATE */
-	bool template_nic;              /* PV_BOOT_MAKE_TEMPLATE: give the VM a NIC */
+	bool template_nic;              /* PV_BOOT_MAKE_TEMPLATE, _POOL_FILL: give the VM a NIC */
+	int pool_tap_fd;                /* PV_BOOT_POOL_FILL with template_nic */
 	unsigned vcpus;
 	unsigned mem_mib;
 	int boot_timeout_ms;
 	bool outlive_thread;  /* see pv_vm_config */
-	const struct pv_pod_net *net;  /* the pod's network, or NULL (loopback only) */
+	/* The pod's network, or NULL (loopback only). Read (pv_pod_net_read) or also wired;
+	 * if not wired yet, the boot wires it: to a new tap, or to a pooled VM's. */
+	struct pv_pod_net *net;
 };
 
 /* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such
@@ -37,12 +42,22 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
 			 bool readonly, pv_error *err);
 /* Starts the VM and waits until its agent answers. */
-int pv_sandbox_boot(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err);
+int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_error *err);
 /* After a PV_BOOT_MAKE_TEMPLATE boot: drops the agent connection, pauses the VM and saves
  * its device state to state_path (vmm/snapshot.h). */
 int pv_sandbox_save(struct pv_sandbox *sb, const char *state_path, pv_error *err);
 /* Whether the last boot restored a template. */
 bool pv_sandbox_restored(struct pv_sandbox *sb);
+/* Whether the last boot took a pooled VM. */
+bool pv_sandbox_pooled(struct pv_sandbox *sb);
+
+/* Pools (pool.h). A sandbox takes a pooled VM when the config sets `pool`, templates are
+ * on, and its shares are empty, writable directories on the filesystem of the pool's data
+ * directory: the pooled VM's share directories replace them (renamed over them). After
+ * such a boot (taken or not) a detached process of the same program tops the pool up: the
+ * program's main() must hand argv to pv_pool_fill_main when argv[1] is PV_POOL_FILL_ARG. */
+#define PV_POOL_FILL_ARG "--podvm-pool-fill"
+int pv_pool_fill_main(int argc, char **argv);
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
 /* When the VMM has exited, replaces *err with a message saying so (and how) and returns
  * -ECHILD; else returns 0 and leaves *err alone. For failed agent calls. */

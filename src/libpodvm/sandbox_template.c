@@ -14,8 +14,8 @@
 
 #define RESTORE_TIMEOUT_MS 10000
 
-static int template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			const struct sandbox_host *h, char **key, pv_error *err)
+int sandbox_template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
+			 const struct sandbox_host *h, char **key, pv_error *err)
 {
 	_cleanup_free_ const char **tags = calloc(sb->n_shares + 1, sizeof(*tags));
 	if (tags == NULL)
@@ -23,7 +23,7 @@ static int template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *c
 	for (size_t i = 0; i < sb->n_shares; i++)
 		tags[i] = sb->shares[i].tag;
 	struct pv_template_shape shape = {
-		.vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib, .has_net = cfg->net != NULL,
+		.vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib, .has_net = sandbox_has_nic(cfg),
 		.kvm = h->caps.kvm, .debug = sb->debug, .share_tags = tags, .n_shares = sb->n_shares,
 	};
 	return pv_template_key(&shape, h->img.kernel, h->img.initrd, h->caps.qemu_path, key, err);
@@ -61,7 +61,7 @@ static int make_template(struct pv_sandbox *sb, const struct pv_sandbox_config *
 		return pv_error_set(err, errno, "template %s", tmp);
 	struct pv_sandbox *tsb = NULL;
 	struct pv_sandbox_config tcfg = {
-		.source = PV_BOOT_MAKE_TEMPLATE, .template_mem_path = mem, .template_nic = cfg->net != NULL,
+		.source = PV_BOOT_MAKE_TEMPLATE, .template_mem_path = mem, .template_nic = sandbox_has_nic(cfg),
 		.vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib, .boot_timeout_ms = cfg->boot_timeout_ms,
 		.outlive_thread = cfg->outlive_thread,
 	};
@@ -122,7 +122,7 @@ int sandbox_boot_from_template(struct pv_sandbox *sb, const struct pv_sandbox_co
 {
 	_cleanup_free_ char *key = NULL;
 	struct pv_template t = { 0 };
-	if (template_key(sb, cfg, h, &key, err) < 0 || find_or_make(sb, cfg, key, &t, err) < 0) {
+	if (sandbox_template_key(sb, cfg, h, &key, err) < 0 || find_or_make(sb, cfg, key, &t, err) < 0) {
 		pv_template_clear(&t);
 		return -1;
 	}

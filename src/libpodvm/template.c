@@ -69,6 +69,11 @@ static uint64_t hash_key(const char *key)
 	return h;
 }
 
+void pv_template_hash(const char *key, char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)hash_key(key));
+}
+
 int pv_template_paths(const char *templates_dir, const char *key, struct pv_template *t, pv_error *err)
 {
 	memset(t, 0, sizeof(*t));
@@ -95,19 +100,9 @@ bool pv_template_valid(const struct pv_template *t, const char *key, unsigned me
 
 int pv_template_lock(const char *templates_dir, const char *key, pv_error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	if (pv_mkdir_p(templates_dir, 0700, err) < 0)
-		return -1;
-	if (asprintf(&path, "%s/%016llx.lock", templates_dir, (unsigned long long)hash_key(key)) < 0)
-		return pv_error_set(err, ENOMEM, "template lock");
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return pv_error_set(err, errno, "template lock %s", path);
-	if (flock(fd, LOCK_EX) < 0) {
-		close(fd);
-		return pv_error_set(err, errno, "template lock %s", path);
-	}
-	return fd;
+	char name[32];
+	snprintf(name, sizeof(name), "%016llx.lock", (unsigned long long)hash_key(key));
+	return pv_lock_file(templates_dir, name, "template lock", err);
 }
 
 int pv_template_install(const struct pv_template *t, const char *tmp_dir, const char *key, pv_error *err)

@@ -34,6 +34,8 @@ int pv_templates_dir(const struct pv_paths *paths, char **dir, pv_error *err);
  * initramfs and VMM binary, so that an upgrade of any of them makes a new template. */
 int pv_template_key(const struct pv_template_shape *shape, const char *kernel, const char *initrd,
 		    const char *qemu, char **key, pv_error *err);
+/* The 16 hex digits that name key's template (and its pool of VMs, pool.h). */
+void pv_template_hash(const char *key, char out[17]);
 /* Fills t with the paths of key's template under templates_dir (whether or not it exists). */
 int pv_template_paths(const char *templates_dir, const char *key, struct pv_template *t, pv_error *err);
 /* Whether t is complete and was made for key. */

@@ -18,12 +18,16 @@
 
 static void kill_vmm(const char *state_dir)
 {
-	_cleanup_free_ char *path = NULL, *pid = NULL;
-	if (asprintf(&path, "%s/vmm.pid", state_dir) < 0 || pv_read_file(path, 64, &pid, NULL, NULL) < 0)
-		return;
-	int p = atoi(pid);
-	if (p > 1)
-		kill(p, SIGKILL);
+	/* A VM taken from a pool keeps its files in vm/ (sandbox_pool.c). */
+	static const char *const pid_files[] = { "vmm.pid", "vm/vmm.pid" };
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *path = NULL, *pid = NULL;
+		if (asprintf(&path, "%s/%s", state_dir, pid_files[i]) < 0 || pv_read_file(path, 64, &pid, NULL, NULL) < 0)
+			continue;
+		int p = atoi(pid);
+		if (p > 1)
+			kill(p, SIGKILL);
+	}
 }
 
 static int print_response(void)

@@ -1,5 +1,6 @@
 /* containerd-shim-podvm-v2: flags as containerd passes them to a runtime v2 shim. */
 #include "shim.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
 {
 	struct shim_opts o = { 0 };
 	pv_error err = NULL;
+	if (argc > 1 && strcmp(argv[1], PV_POOL_FILL_ARG) == 0)
+		return pv_pool_fill_main(argc, argv);  /* started by a pod's boot (sandbox.h) */
 	int r = parse(argc, argv, &o, &err);
 	if (r == 0) {
 		if (o.action && strcmp(o.action, "start") == 0)

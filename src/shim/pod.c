@@ -83,7 +83,7 @@ static int boot_locked(struct pod *p, const char *netns_path, const struct pod_r
 	if (pod_vm_shape(res, &cfg.vcpus, &cfg.mem_mib, err) < 0)
 		return -1;
 	if (netns_path) {
-		if (pv_pod_net_attach(netns_path, &p->net, err) < 0)
+		if (pv_pod_net_read(netns_path, &p->net, err) < 0)
 			return -1;
 		p->has_net = true;
 		cfg.net = &p->net;

@@ -67,8 +67,13 @@ state = "$CTD/state"
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-cold.options]
         ConfigPath = "$TMP/podvm-cold.conf"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool]
+      runtime_type = "io.containerd.podvm.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool.options]
+        ConfigPath = "$TMP/podvm-pool.conf"
 EOC
 printf 'templates = off\n' >"$TMP/podvm-cold.conf"
+printf 'pool = 1\n' >"$TMP/podvm-pool.conf"
 # containerd passes its environment (PODVM_* from lib.sh, PATH) on to the shims it starts.
 PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
 CTD_PID=$!
@@ -194,10 +199,18 @@ pod_flow() {
 		[ -n "$b1" ] && [ "$b1" != "$HOST_BOOT_ID" ]
 		t_result "$h: c1 runs on its own kernel (boot_id $b1, host $HOST_BOOT_ID)" $?
 		expect_eq "$h: c1 and c2 run in one VM (same boot_id)" "$b1" "$b2"
-		[ "$(pgrep -fc -- "qemu-system.*$PODVM_STATE_DIR/$pod/")" = 1 ]
-		t_result "$h: one VMM process for the pod" $? "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/" | cut -c1-100)"
-		expect_match "$h: the pod's VM was restored from a template" "^restored from a template in [0-9]+ ms" \
-			"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+		local how="restored from a template" pidfile=$PODVM_STATE_DIR/$pod/vmm.pid
+		if [ "$h" = podvm-pool ]; then
+			# A pooled VM keeps the files it was started with, in vm/.
+			how="taken from the pool"
+			pidfile=$PODVM_STATE_DIR/$pod/vm/vmm.pid
+		else
+			[ "$(pgrep -fc -- "qemu-system.*$PODVM_STATE_DIR/$pod/")" = 1 ]
+			t_result "$h: one VMM process for the pod" $? "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/" | cut -c1-100)"
+		fi
+		expect_eq "$h: the pod's VMM is a running QEMU" qemu-system-x86 \
+			"$(ps -o comm= -p "$(cat "$pidfile" 2>/dev/null)" 2>&1 | cut -c1-15)"
+		expect_match "$h: the pod's VM was $how" "^$how in [0-9]+ ms" "$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
 	fi
 	# What a pod's containers share (kubelet: network, IPC and UTS of the pod; own PID ns).
 	expect_eq "$h: c1 and c2 share the pod's IPC namespace" \
@@ -330,6 +343,54 @@ expect_eq "runtime options: ExecSync" cold-ok "$(cri exec-sync "$k1" -- echo col
 t "runtime options: StopPodSandbox" cri stop-pod "$pod"
 t "runtime options: RemovePodSandbox" cri remove-pod "$pod"
 leftovers "a cold-booted podvm pod"
+
+# A pool of VMs restored and paused ahead of pods (runtime options name a config file with
+# `pool = 1`). The first pod finds the pool empty and restores; after it, the pool is filled.
+pool_vms() { "$PODVM" template ls 2>/dev/null | grep -c 'pooled VM$'; }
+pool_filled() {
+	local i
+	for i in $(seq 300); do
+		[ "$(pool_vms)" -ge 1 ] && ! "$PODVM" template ls 2>/dev/null | grep -q 'being restored' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+pod=$(cri run-pod prime --runtime-handler podvm-pool --log-dir "$TMP/logs/prime" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "pool: RunPodSandbox of a first pod" $? "$pod"
+expect_match "pool: the first pod's VM was restored (the pool was empty)" "^restored from a template in [0-9]+ ms" \
+	"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+t "pool: StopPodSandbox" cri stop-pod "$pod"
+t "pool: RemovePodSandbox" cri remove-pod "$pod"
+pool_filled
+t_result "pool: a VM was restored into the pool, paused" $? "$("$PODVM" template ls 2>&1)"
+expect_eq "pool: the pooled VM's NIC has a tap on the host" 1 "$(ip -o link show | grep -c ': pvp[0-9a-f]*:')"
+# The pooled pod passes what a restored one passes.
+pod_flow podvm-pool
+pool_filled
+t_result "pool: refilled after a pod took its VM" $? "$("$PODVM" template ls 2>&1)"
+# A pooled VM that died is skipped (and removed) with a warning; the pod restores instead.
+dead=$("$PODVM" template ls 2>/dev/null | sed -n 's|.*/pool/\([^ ]*\)  pooled VM$|\1|p' | head -1)
+pkill -KILL -f -- "qemu-system.*$PODVM_STATE_DIR/pool/"
+t_result "pool: kill -9 the pooled VM" $?
+sleep 0.5
+pod=$(cri run-pod afterdeath --runtime-handler podvm-pool --log-dir "$TMP/logs/afterdeath" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "pool: RunPodSandbox with a dead VM in the pool" $? "$pod"
+expect_match "pool: the dead VM was not used (restored instead)" "^restored from a template in [0-9]+ ms" \
+	"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+expect_match "pool: a warning names the dead VM" "warning: pool VM $dead: .*removed it" "$(grep -a "pool VM" "$CTD/log" | tail -3)"
+a1=$(cri create-container "$pod" a1 "$IMG" --log-path a1.log -- sleep 300 2>&1)
+t "pool: StartContainer after the dead VM" cri start "$a1"
+expect_eq "pool: ExecSync after the dead VM" pool-ok "$(cri exec-sync "$a1" -- echo pool-ok 2>&1)"
+t "pool: StopPodSandbox (after the dead VM)" cri stop-pod "$pod"
+t "pool: RemovePodSandbox (after the dead VM)" cri remove-pod "$pod"
+pool_filled
+t_result "pool: refilled after the dead VM" $? "$("$PODVM" template ls 2>&1)"
+[ -n "$dead" ] && ! "$PODVM" template ls 2>/dev/null | grep -q -- "$dead"
+t_result "pool: the dead VM's entry is gone" $? "dead=$dead; $("$PODVM" template ls 2>&1)"
+t "pool: podvm template rm stops the pooled VMs" "$PODVM" template rm
+expect_eq "pool: no pooled VMM left" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/pool/")"
+expect_eq "pool: no pool tap left" "" "$(ip -o link show | grep -o ': pvp[0-9a-f]*:')"
+leftovers "a pool of VMs, drained"
 
 # The VMM dies under a running pod: its containers exit, and the pod can still be removed.
 pod=$(cri run-pod doomed --runtime-handler podvm --log-dir "$TMP/logs/doomed" --cgroup-parent "$CGROUP_PARENT" 2>&1)

@@ -1,8 +1,11 @@
-/* VM templates on disk (src/libpodvm/template.c) and podvm's config file (config.c): the
- * key, validity checks, install and replace, listing; config parsing and its errors. */
+/* VM templates on disk (src/libpodvm/template.c), pools of VMs on disk (pool.c) and podvm's
+ * config file (config.c): the key, validity checks, install and replace, listing; taking
+ * and draining pool entries; config parsing and its errors. */
 #include "tap.h"
 #include "cleanup.h"
 #include "config.h"
+#include "pool.h"
+#include "vmm/qemu.h"
 #include "template.h"
 #include "util.h"
 
@@ -115,12 +118,76 @@ static void test_config(void)
 	   strcmp(err->msg, "/etc/podvm/podvm.conf:2: templates = \"maybe\": not a boolean") == 0,
 	   "config: a bad value names file and line: %s", err ? err->msg : "");
 	pv_error_release(&err);
-	ok(pv_config_parse(&c, "pool = 3\n", "f", &err) < 0 && err && strstr(err->msg, "unknown setting \"pool\""),
+	ok(pv_config_parse(&c, "pool = 3\n", "f", &err) == 0 && c.pool == 3, "config: pool = 3");
+	ok(pv_config_parse(&c, "pool = 17\n", "f", &err) < 0 && err &&
+	   strcmp(err->msg, "f:1: pool = \"17\": not a number from 0 to 16") == 0, "config: pool too large: %s",
+	   err ? err->msg : "");
+	pv_error_release(&err);
+	ok(pv_config_parse(&c, "pool = -1\n", "f", &err) < 0 && err, "config: pool negative");
+	pv_error_release(&err);
+	ok(pv_config_parse(&c, "pools = 3\n", "f", &err) < 0 && err && strstr(err->msg, "unknown setting \"pools\""),
 	   "config: unknown setting");
 	pv_error_release(&err);
 	ok(pv_config_parse(&c, "templates\n", "f", &err) < 0 && err && strstr(err->msg, "f:1: expected key = value"),
 	   "config: a line without =");
 	pv_error_release(&err);
+}
+
+static void count_entries(const char *entry, bool ready, void *data)
+{
+	int *n = data;
+	n[ready ? 0 : 1]++;
+	(void)entry;
+}
+
+static void test_pool(void)
+{
+	struct pv_paths paths = { 0 };
+	char state[512], data[512], p[700], dest[600];
+	snprintf(state, sizeof(state), "%s/state", root);
+	snprintf(data, sizeof(data), "%s/data", root);
+	paths.state_root = state;
+	paths.data_root = data;
+	struct pv_pool_dirs d;
+	pv_error err = NULL;
+	ok(pv_pool_dirs_init(&paths, &d, &err) == 0, "pool: dirs");
+	const char *hash = "0123456789abcdef";
+	ok(pv_pool_count(&d, hash) == 0, "pool: no directory, no VM");
+	int lock = pv_pool_lock(&d, hash, &err);
+	ok(lock >= 0, "pool: lock (creates the directory)");
+	static const char *const entries[] = { "0123456789abcdef-aaaa0001", "0123456789abcdef-aaaa0002.tmp",
+					       "fedcba9876543210-aaaa0003" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", d.state, entries[i]);
+		mkdir(p, 0700);
+	}
+	ok(pv_pool_count(&d, hash) == 1, "pool: counts ready entries of its hash only");
+	int n[2] = { 0, 0 };
+	ok(pv_pool_list(&d, count_entries, n, &err) == 0 && n[0] == 2 && n[1] == 1,
+	   "pool: list: 2 ready, 1 being filled");
+	snprintf(dest, sizeof(dest), "%s/taken", root);
+	char *entry = NULL;
+	ok(pv_pool_take(&d, hash, dest, &entry, &err) == 1 && entry && strcmp(entry, entries[0]) == 0 &&
+	   access(dest, F_OK) == 0, "pool: take renames the ready entry");
+	free(entry);
+	entry = NULL;
+	ok(pv_pool_take(&d, hash, dest, &entry, &err) == 0 && entry == NULL, "pool: nothing left to take");
+	/* An entry's pid file naming a process that is not its QEMU: not adopted, not killed. */
+	snprintf(p, sizeof(p), "%s/vmm.pid", dest);
+	char self[16];
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	make_file(p, self, 0);
+	struct pv_vm vm;
+	ok(pv_vm_adopt(dest, entries[0], &vm, &err) < 0 && err && strstr(err->msg, "pid reused"),
+	   "pool: a pid file naming another process is refused");
+	pv_error_release(&err);
+	pv_vm_clear(&vm);
+	pv_pool_remove(&d, entries[0], dest);
+	ok(access(dest, F_OK) < 0, "pool: remove an entry");
+	close(lock);
+	ok(pv_pool_drain(&d, &err) == 0 && access(d.state, F_OK) < 0 && access(d.data, F_OK) < 0,
+	   "pool: drain removes the entries and the directories");
+	pv_pool_dirs_clear(&d);
 }
 
 int main(void)
@@ -137,6 +204,7 @@ int main(void)
 	test_key();
 	test_install_and_valid();
 	test_config();
+	test_pool();
 	(void)pv_rm_rf(root, NULL);
 	return done_testing();
 }

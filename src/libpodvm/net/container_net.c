@@ -115,7 +115,7 @@ int pv_container_net_up(struct pv_container_net *n, const char *dir, pv_error *e
 	return 0;
 }
 
-const struct pv_pod_net *pv_container_net_pod(const struct pv_container_net *n)
+struct pv_pod_net *pv_container_net_pod(struct pv_container_net *n)
 {
 	return &n->pod;
 }

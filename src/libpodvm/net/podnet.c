@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <net/if.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
@@ -155,90 +156,164 @@ static int read_namespace(struct pv_pod_net *net, pv_error *err)
 
 /* ---- tap and redirects ---- */
 
-static int create_tap(struct pv_pod_net *net, pv_error *err)
+static int set_up(const char *name, unsigned mtu, pv_error *err)
 {
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ifr.ifr_mtu = (int)mtu;
+	if (s < 0 || (mtu && ioctl(s, SIOCSIFMTU, &ifr) < 0) || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return pv_error_set(err, errno, "set up tap %s", name);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return pv_error_set(err, errno, "set up tap %s", name);
+	return 0;
+}
+
+int pv_tap_open(const char *name, int *fd, pv_error *err)
+{
+	int tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tfd < 0)
 		return pv_error_set(err, errno, "open /dev/net/tun");
 	struct ifreq ifr = { 0 };
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", PV_NET_TAP_NAME);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	if (ioctl(tfd, TUNSETIFF, &ifr) < 0) {
 		int e = errno;
-		close(fd);
-		return pv_error_set(err, e, "create tap %s", PV_NET_TAP_NAME);
+		close(tfd);
+		return pv_error_set(err, e, "create tap %s", name);
 	}
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ifr.ifr_mtu = (int)net->mtu;
-	int r = s < 0 || ioctl(s, SIOCSIFMTU, &ifr) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ? -1 : 0;
-	ifr.ifr_flags |= IFF_UP;
-	if (r == 0 && ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		r = -1;
-	if (r < 0) {
-		int e = errno;
+	*fd = tfd;
+	return 0;
+}
+
+static int create_tap(struct pv_pod_net *net, pv_error *err)
+{
+	int fd;
+	if (pv_tap_open(PV_NET_TAP_NAME, &fd, err) < 0)
+		return -1;
+	if (set_up(PV_NET_TAP_NAME, net->mtu, err) < 0) {
 		close(fd);
-		return pv_error_set(err, e, "set up tap %s", PV_NET_TAP_NAME);
+		return -1;
 	}
 	net->tap_fd = fd;
 	return 0;
 }
 
-/* tc from iproute2, run in this thread's (the pod's) network namespace. */
-static int run_tc(char *const argv[], pv_error *err)
+/* RTM_NEWLINK on an existing link: into the namespace netns_fd, renamed there. */
+static int move_link(const char *name, int netns_fd, const char *new_name, pv_error *err)
 {
+	unsigned index = if_nametoindex(name);
+	if (index == 0)
+		return pv_error_set(err, errno, "tap %s", name);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = (int)index;
+	mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, new_name);
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	int r = nl && mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == 0 && mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0 ? 0 : -1;
+	if (r == 0) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		r = n < 0 ? -1 : mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, mnl_socket_get_portid(nl), NULL, NULL);
+	}
+	int e = errno;
+	if (nl)
+		mnl_socket_close(nl);
+	return r < 0 ? pv_error_set(err, e, "move tap %s into the pod's network namespace", name) : 0;
+}
+
+/* tc from iproute2, run in this thread's (the pod's) network namespace; `tc -batch` takes
+ * several commands in one process. */
+static int run_tc_batch(const char *commands, pv_error *err)
+{
+	int in[2];
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
 	pid_t pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(in[0]);
+		close(in[1]);
 		return pv_error_set(err, errno, "fork tc");
+	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
+		dup2(in[0], 0);
 		dup2(null, 1);
-		execvp("tc", argv);
+		execlp("tc", "tc", "-batch", "-", (char *)NULL);
 		_exit(127);
 	}
+	close(in[0]);
+	ssize_t w = pv_write_all(in[1], commands, strlen(commands));
+	close(in[1]);
 	int st;
-	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return pv_error_set_plain(err, EIO, "tc %s %s %s %s: failed (status %d)", argv[1], argv[2], argv[3], argv[4],
-					  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	if (waitpid(pid, &st, 0) < 0 || w < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return pv_error_set_plain(err, EIO, "tc -batch (%.*s...): failed (status %d)", (int)strcspn(commands, "\n"),
+					  commands, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	return 0;
 }
 
-static int redirect(const char *from, const char *to, pv_error *err)
+/* Ingress of each end mirrored to the other's egress. */
+static int redirect_both_ways(const char *veth, const char *tap, pv_error *err)
 {
-	char *qdisc[] = { "tc", "qdisc", "add", "dev", (char *)from, "ingress", NULL };
-	char *filter[] = { "tc", "filter", "add", "dev", (char *)from, "parent", "ffff:", "protocol", "all",
-			   "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", (char *)to, NULL };
-	if (run_tc(qdisc, err) < 0 || run_tc(filter, err) < 0)
-		return -1;
-	return 0;
+	_cleanup_free_ char *cmds = NULL;
+	const char *fmt = "qdisc add dev %1$s ingress\n"
+			  "filter add dev %1$s parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev %2$s\n"
+			  "qdisc add dev %2$s ingress\n"
+			  "filter add dev %2$s parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev %1$s\n";
+	if (asprintf(&cmds, fmt, veth, tap) < 0)
+		return pv_error_set(err, ENOMEM, "tc");
+	return run_tc_batch(cmds, err);
 }
 
 static void remove_redirects(const char *veth)
 {
-	char *del[] = { "tc", "qdisc", "del", "dev", (char *)veth, "ingress", NULL };
-	(void)run_tc(del, NULL);
+	_cleanup_free_ char *cmd = NULL;
+	if (asprintf(&cmd, "qdisc del dev %s ingress\n", veth) >= 0)
+		(void)run_tc_batch(cmd, NULL);
 }
 
 /* ---- in the namespace ---- */
 
 struct ns_job {
 	struct pv_pod_net *net;
-	bool attach;
+	enum { JOB_READ, JOB_WIRE, JOB_UNWIRE } what;
+	bool adopted;  /* JOB_WIRE: the tap is already in the namespace as PV_NET_TAP_NAME */
 	int result;
 	pv_error err;
 };
 
-static int attach_here(struct pv_pod_net *net, pv_error *err)
+static int wire_here(struct pv_pod_net *net, bool adopted, pv_error *err)
 {
-	if (read_namespace(net, err) < 0 || create_tap(net, err) < 0)
+	if (adopted ? set_up(PV_NET_TAP_NAME, net->mtu, err) < 0 : create_tap(net, err) < 0)
 		return -1;
-	if (redirect(net->veth, PV_NET_TAP_NAME, err) < 0 || redirect(PV_NET_TAP_NAME, net->veth, err) < 0) {
+	if (redirect_both_ways(net->veth, PV_NET_TAP_NAME, err) < 0) {
 		remove_redirects(net->veth);
-		close(net->tap_fd);
+		if (net->tap_fd >= 0)
+			close(net->tap_fd);
 		net->tap_fd = -1;
 		return -1;
 	}
 	return 0;
+}
+
+static int do_job(struct ns_job *job)
+{
+	switch (job->what) {
+	case JOB_READ:
+		return read_namespace(job->net, &job->err);
+	case JOB_WIRE:
+		return wire_here(job->net, job->adopted, &job->err);
+	case JOB_UNWIRE:
+		remove_redirects(job->net->veth);
+		return 0;
+	}
+	return -1;
 }
 
 /* setns() moves only the calling thread: do the namespace's work in a thread of its own. */
@@ -250,16 +325,13 @@ static void *ns_thread(void *arg)
 		job->result = pv_error_set(&job->err, errno, "network namespace %s", job->net->netns_path);
 		return NULL;
 	}
-	if (job->attach)
-		job->result = attach_here(job->net, &job->err);
-	else
-		remove_redirects(job->net->veth);
+	job->result = do_job(job);
 	return NULL;
 }
 
-static int in_namespace(struct pv_pod_net *net, bool attach, pv_error *err)
+static int in_namespace(struct pv_pod_net *net, int what, bool adopted, pv_error *err)
 {
-	struct ns_job job = { net, attach, 0, NULL };
+	struct ns_job job = { net, what, adopted, 0, NULL };
 	pthread_t t;
 	int r = pthread_create(&t, NULL, ns_thread, &job);
 	if (r != 0)
@@ -286,24 +358,63 @@ static void clear(struct pv_pod_net *net)
 	net->tap_fd = -1;
 }
 
-int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *err)
+int pv_pod_net_read(const char *netns_path, struct pv_pod_net *net, pv_error *err)
 {
 	memset(net, 0, sizeof(*net));
 	net->tap_fd = -1;
 	net->netns_path = strdup(netns_path);
 	if (net->netns_path == NULL)
 		return pv_error_set(err, ENOMEM, "network");
-	if (in_namespace(net, true, err) < 0) {
+	if (in_namespace(net, JOB_READ, false, err) < 0) {
 		clear(net);
 		return -1;
 	}
 	return 0;
 }
 
+static int adopt_tap(struct pv_pod_net *net, const char *tap, pv_error *err)
+{
+	_cleanup_close_ int ns = open(net->netns_path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return pv_error_set(err, errno, "network namespace %s", net->netns_path);
+	return move_link(tap, ns, PV_NET_TAP_NAME, err);
+}
+
+int pv_pod_net_wire(struct pv_pod_net *net, const char *adopt, pv_error *err)
+{
+	if (adopt && adopt_tap(net, adopt, err) < 0)
+		return -1;
+	if (in_namespace(net, JOB_WIRE, adopt != NULL, err) < 0)
+		return -1;
+	net->wired = true;
+	return 0;
+}
+
+int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *err)
+{
+	if (pv_pod_net_read(netns_path, net, err) < 0)
+		return -1;
+	if (pv_pod_net_wire(net, NULL, err) < 0) {
+		clear(net);
+		return -1;
+	}
+	return 0;
+}
+
+void pv_pod_net_unwire(struct pv_pod_net *net)
+{
+	if (net->wired)
+		(void)in_namespace(net, JOB_UNWIRE, false, NULL);
+	net->wired = false;
+	if (net->tap_fd >= 0)
+		close(net->tap_fd);
+	net->tap_fd = -1;
+}
+
 void pv_pod_net_detach(struct pv_pod_net *net)
 {
-	if (net->netns_path && net->veth[0])
-		(void)in_namespace(net, false, NULL);
+	if (net->wired)
+		(void)in_namespace(net, JOB_UNWIRE, false, NULL);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);  /* the tap goes with its last fd (QEMU's too) */
 	clear(net);

@@ -24,11 +24,21 @@ struct pv_pod_net {
 	char **addresses;   /* CIDR strings */
 	struct pv_net_route *routes;
 	size_t n_routes;
-	int tap_fd;         /* for QEMU (-netdev tap,fd=) */
+	int tap_fd;         /* for QEMU (-netdev tap,fd=); -1 when the tap was adopted */
+	bool wired;         /* a tap and the redirects are in place */
 };
 
-/* Reads the namespace's interface, creates the tap and the redirects. On failure nothing
- * is left in the namespace. */
+/* Reads the namespace's interface, addresses and routes; wires nothing. */
+int pv_pod_net_read(const char *netns_path, struct pv_pod_net *net, pv_error *err);
+/* Puts a tap named PV_NET_TAP_NAME next to the veth, joined to it both ways: a new one
+ * (adopt NULL; net->tap_fd is its fd), or `adopt`, a tap in the caller's namespace that a
+ * VMM already holds (a pooled VM's), moved in and renamed. On failure the redirects are gone. */
+int pv_pod_net_wire(struct pv_pod_net *net, const char *adopt, pv_error *err);
+/* Undoes pv_pod_net_wire (an adopted tap goes with its VMM). */
+void pv_pod_net_unwire(struct pv_pod_net *net);
+/* pv_pod_net_read, then pv_pod_net_wire with a new tap. On failure nothing is left. */
 int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *err);
+/* Opens (creating) the tap device `name` in the caller's namespace; *fd holds it. */
+int pv_tap_open(const char *name, int *fd, pv_error *err);
 /* Removes the redirects and the tap (the veth is CNI's to delete); frees net's fields. */
 void pv_pod_net_detach(struct pv_pod_net *net);

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -259,10 +261,21 @@ static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, int keep_fd
 	return 0;
 }
 
+static bool adopted_alive(struct pv_vm *vm)
+{
+	struct pollfd p = { .fd = vm->pidfd, .events = POLLIN };
+	if (poll(&p, 1, 0) == 0)
+		return true;
+	vm->pid = 0;  /* exited; its status went to its parent */
+	return false;
+}
+
 bool pv_vm_alive(struct pv_vm *vm)
 {
 	if (vm->pid <= 0)
 		return false;
+	if (vm->adopted)
+		return adopted_alive(vm);
 	pid_t r = waitpid(vm->pid, &vm->wait_status, WNOHANG);
 	if (r == vm->pid || (r < 0 && errno == ECHILD)) {
 		vm->pid = 0;
@@ -351,7 +364,9 @@ bool pv_vm_wait_exit(struct pv_vm *vm, int timeout_ms)
 
 void pv_vm_kill(struct pv_vm *vm)
 {
-	if (vm->pid > 0)
+	if (vm->pid > 0 && vm->adopted)
+		(void)pidfd_send_signal(vm->pidfd, SIGKILL, NULL, 0);
+	else if (vm->pid > 0)
 		kill(vm->pid, SIGKILL);
 }
 
@@ -365,8 +380,11 @@ void pv_vm_stop(struct pv_vm *vm)
 		pv_qmp_close(q);
 	}
 	if (!pv_vm_wait_exit(vm, QUIT_GRACE_MS)) {
-		kill(vm->pid, SIGKILL);
-		waitpid(vm->pid, NULL, 0);
+		pv_vm_kill(vm);
+		if (vm->adopted)
+			(void)pv_vm_wait_exit(vm, QUIT_GRACE_MS);
+		else
+			waitpid(vm->pid, NULL, 0);
 		vm->pid = 0;
 	}
 }
@@ -378,5 +396,55 @@ void pv_vm_clear(struct pv_vm *vm)
 	free(vm->console_path);
 	free(vm->log_path);
 	free(vm->pid_path);
+	if (vm->adopted && vm->pidfd >= 0)
+		close(vm->pidfd);
 	memset(vm, 0, sizeof(*vm));
+}
+
+/* The pid file's process, if it is a QEMU whose command line names `name`. */
+static int find_adoptee(struct pv_vm *vm, const char *name, pv_error *err)
+{
+	_cleanup_free_ char *text = NULL, *cmdline_path = NULL, *cmdline = NULL;
+	size_t n = 0;
+	if (pv_read_file(vm->pid_path, 64, &text, NULL, err) < 0)
+		return -1;
+	int pid = atoi(text);
+	if (pid <= 1 || asprintf(&cmdline_path, "/proc/%d/cmdline", pid) < 0)
+		return pv_error_set_plain(err, ESRCH, "VMM pid file %s: no pid", vm->pid_path);
+	if (pv_read_file(cmdline_path, 1 << 16, &cmdline, &n, NULL) < 0)
+		return pv_error_set_plain(err, ESRCH, "VMM %d: gone", pid);
+	for (size_t i = 0; i < n; i++)
+		if (cmdline[i] == '\0')
+			cmdline[i] = ' ';
+	if (strstr(cmdline, "qemu") == NULL || strstr(cmdline, name) == NULL)
+		return pv_error_set_plain(err, ESRCH, "VMM %d: gone (pid reused)", pid);
+	return pid;
+}
+
+int pv_vm_adopt(const char *state_dir, const char *name, struct pv_vm *vm, pv_error *err)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->pidfd = -1;
+	if (set_paths(vm, state_dir) < 0)
+		return pv_error_set(err, ENOMEM, "VMM");
+	int pid = find_adoptee(vm, name, err);
+	if (pid < 0)
+		return -1;
+	int fd = pidfd_open(pid, 0);
+	if (fd < 0)
+		return pv_error_set(err, errno, "pidfd of VMM %d", pid);
+	vm->pid = pid;
+	vm->pidfd = fd;
+	vm->adopted = true;
+	return 0;
+}
+
+int pv_vm_set_running(struct pv_vm *vm, bool running, pv_error *err)
+{
+	struct pv_qmp *q = NULL;
+	if (pv_qmp_connect(vm->qmp_path, 1000, &q, err) < 0)
+		return -1;
+	int r = pv_qmp_execute(q, running ? "cont" : "stop", NULL, NULL, err);
+	pv_qmp_close(q);
+	return r;
 }

@@ -47,6 +47,8 @@ struct pv_vm {
 	char *console_path;     /* guest serial console output */
 	char *log_path;         /* QEMU's own stdout/stderr */
 	char *pid_path;         /* QEMU's pid, for cleanup after a crash of its owner */
+	bool adopted;           /* not our child (pv_vm_adopt): watched through pidfd */
+	int pidfd;
 };
 
 /* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
@@ -67,3 +69,9 @@ void pv_vm_kill(struct pv_vm *vm);
 /* The last non-empty line of a log file, for error messages ("" if none). */
 void pv_vm_last_line(const char *path, char *out, size_t len);
 void pv_vm_clear(struct pv_vm *vm);
+/* Takes over a running QEMU that another process started with its files in state_dir (a
+ * pooled VM): its pid from the pid file, checked to be a QEMU whose command line names
+ * `name` (the pid may have been reused). */
+int pv_vm_adopt(const char *state_dir, const char *name, struct pv_vm *vm, pv_error *err);
+/* Resumes (running) or pauses the guest's vCPUs. */
+int pv_vm_set_running(struct pv_vm *vm, bool running, pv_error *err);

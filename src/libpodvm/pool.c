@@ -1,0 +1,163 @@
+#include "pool.h"
+#include "cleanup.h"
+#include "util.h"
+#include "vmm/qemu.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define KILL_WAIT_MS 3000
+
+int pv_pool_dirs_init(const struct pv_paths *paths, struct pv_pool_dirs *d, pv_error *err)
+{
+	memset(d, 0, sizeof(*d));
+	if (asprintf(&d->state, "%s/pool", paths->state_root) < 0 || asprintf(&d->data, "%s/pool", paths->data_root) < 0) {
+		pv_pool_dirs_clear(d);
+		return pv_error_set(err, ENOMEM, "pool");
+	}
+	return 0;
+}
+
+void pv_pool_dirs_clear(struct pv_pool_dirs *d)
+{
+	free(d->state);
+	free(d->data);
+	memset(d, 0, sizeof(*d));
+}
+
+static bool is_tmp(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 4 && strcmp(name + n - 4, ".tmp") == 0;
+}
+
+static bool is_entry(const char *name)
+{
+	return name[0] != '.' && strchr(name, '-') != NULL;
+}
+
+/* Ready entries of hash's pool, in directory order. */
+static char **ready_entries(const struct pv_pool_dirs *d, const char *hash)
+{
+	char **names = pv_strv_dup(NULL);
+	DIR *dir = opendir(d->state);
+	if (dir == NULL || names == NULL) {
+		if (dir)
+			closedir(dir);
+		return names;
+	}
+	size_t hl = strlen(hash);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, hash, hl) == 0 && de->d_name[hl] == '-' && !is_tmp(de->d_name) &&
+		    pv_strv_push(&names, de->d_name) < 0)
+			break;
+	closedir(dir);
+	return names;
+}
+
+unsigned pv_pool_count(const struct pv_pool_dirs *d, const char *hash)
+{
+	_cleanup_strv_ char **names = ready_entries(d, hash);
+	return (unsigned)pv_strv_len(names);
+}
+
+int pv_pool_take(const struct pv_pool_dirs *d, const char *hash, const char *dest, char **entry, pv_error *err)
+{
+	_cleanup_strv_ char **names = ready_entries(d, hash);
+	if (names == NULL)
+		return pv_error_set(err, ENOMEM, "pool");
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *src = NULL;
+		if (asprintf(&src, "%s/%s", d->state, names[i]) < 0)
+			return pv_error_set(err, ENOMEM, "pool");
+		if (rename(src, dest) == 0) {
+			*entry = strdup(names[i]);
+			return *entry ? 1 : pv_error_set(err, ENOMEM, "pool");
+		}
+		if (errno != ENOENT)  /* ENOENT: another taker was first */
+			return pv_error_set(err, errno, "take pool VM %s", src);
+	}
+	return 0;
+}
+
+int pv_pool_lock(const struct pv_pool_dirs *d, const char *hash, pv_error *err)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%.32s.lock", hash);
+	return pv_lock_file(d->state, name, "pool lock", err);
+}
+
+static void kill_entry_vm(const char *entry, const char *state_dir)
+{
+	struct pv_vm vm;
+	if (pv_vm_adopt(state_dir, entry, &vm, NULL) == 0) {
+		pv_vm_kill(&vm);
+		(void)pv_vm_wait_exit(&vm, KILL_WAIT_MS);
+	}
+	pv_vm_clear(&vm);
+}
+
+void pv_pool_remove(const struct pv_pool_dirs *d, const char *entry, const char *state_dir)
+{
+	_cleanup_free_ char *base = strdup(entry), *data = NULL;
+	if (base == NULL)
+		return;
+	if (is_tmp(base))
+		base[strlen(base) - 4] = '\0';
+	kill_entry_vm(base, state_dir);
+	(void)pv_rm_rf(state_dir, NULL);
+	if (asprintf(&data, "%s/%s", d->data, base) >= 0)
+		(void)pv_rm_rf(data, NULL);
+}
+
+int pv_pool_list(const struct pv_pool_dirs *d, void (*fn)(const char *entry, bool ready, void *data), void *data,
+		 pv_error *err)
+{
+	DIR *dir = opendir(d->state);
+	if (dir == NULL)
+		return errno == ENOENT ? 0 : pv_error_set(err, errno, "pool %s", d->state);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		if (is_entry(de->d_name) && !strstr(de->d_name, ".lock"))
+			fn(de->d_name, !is_tmp(de->d_name), data);
+	closedir(dir);
+	return 0;
+}
+
+struct drain {
+	const struct pv_pool_dirs *d;
+	char **names;
+};
+
+static void collect(const char *entry, bool ready, void *data)
+{
+	(void)ready;
+	struct drain *dr = data;
+	(void)pv_strv_push(&dr->names, entry);
+}
+
+int pv_pool_drain(const struct pv_pool_dirs *d, pv_error *err)
+{
+	struct drain dr = { d, pv_strv_dup(NULL) };
+	if (dr.names == NULL)
+		return pv_error_set(err, ENOMEM, "pool");
+	int r = pv_pool_list(d, collect, &dr, err);
+	for (size_t i = 0; r == 0 && dr.names[i]; i++) {
+		_cleanup_free_ char *state = NULL;
+		if (asprintf(&state, "%s/%s", d->state, dr.names[i]) >= 0)
+			pv_pool_remove(d, dr.names[i], state);
+	}
+	pv_strv_free(dr.names);
+	/* Data directories whose state went missing (a filler killed half way), lock files. */
+	if (r == 0)
+		r = pv_rm_rf(d->data, err);
+	if (r == 0)
+		r = pv_rm_rf(d->state, err);
+	return r;
+}

@@ -1,0 +1,36 @@
+/* Pools of pre-restored VMs on disk: VMs restored from a template (template.h) and paused,
+ * each waiting for a pod of its shape. A pool VM is an entry named <hash>-<random>, <hash>
+ * being its template's:
+ *   <state_root>/pool/<entry>/    its QEMU's files (sockets, logs, pid file) and `tap`, the
+ *                                 name of its NIC's tap in the host namespace (if it has one)
+ *   <data_root>/pool/<entry>/s<i> the (empty) directories its shares export
+ * An entry whose state directory ends in ".tmp" is being filled. Taking an entry is one
+ * rename of its state directory, so two takers never get the same VM. No daemon: QEMU
+ * outlives the process that filled the pool, and the next taker adopts it. */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+#include "paths.h"
+
+struct pv_pool_dirs {
+	char *state;  /* <state_root>/pool */
+	char *data;   /* <data_root>/pool */
+};
+
+int pv_pool_dirs_init(const struct pv_paths *paths, struct pv_pool_dirs *d, pv_error *err);
+void pv_pool_dirs_clear(struct pv_pool_dirs *d);
+/* Ready entries of the pool for template hash `hash`. */
+unsigned pv_pool_count(const struct pv_pool_dirs *d, const char *hash);
+/* Takes a ready entry of hash's pool: renames its state directory to dest. *entry gets its
+ * name (malloc'd). Returns 1 when one was taken, 0 when the pool is empty. */
+int pv_pool_take(const struct pv_pool_dirs *d, const char *hash, const char *dest, char **entry, pv_error *err);
+/* Serialises fillers of hash's pool: a lock fd, to close. */
+int pv_pool_lock(const struct pv_pool_dirs *d, const char *hash, pv_error *err);
+/* Kills an entry's QEMU (if the pid file names one running for that entry) and removes the
+ * entry's directories; state_dir is where its state directory is now. */
+void pv_pool_remove(const struct pv_pool_dirs *d, const char *entry, const char *state_dir);
+/* Removes every entry, its QEMU killed, and the pool directories. */
+int pv_pool_drain(const struct pv_pool_dirs *d, pv_error *err);
+/* Calls fn for each entry: its name and whether it is ready (not being filled). */
+int pv_pool_list(const struct pv_pool_dirs *d, void (*fn)(const char *entry, bool ready, void *data), void *data,
+		 pv_error *err);
