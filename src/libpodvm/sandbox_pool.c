@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #define POOL_TIMEOUT_MS 10000
-#define FILLER_NICE 10  /* a refill must not slow the pod starts it is for */
+#define FILLER_NICE 19
 #define TAP_FILE "tap"
 
 static bool empty_dir_on(const char *path, dev_t dev)
@@ -51,7 +52,8 @@ bool sandbox_poolable(struct pv_sandbox *sb)
 
 /* ---- taking a pooled VM ---- */
 
-/* The filler ran its VM niced; the pod's VM runs as any other. Every QEMU thread. */
+/* The filler ran its VM as an idle-time task; the pod's VM runs as any other. Every QEMU
+ * thread. */
 static void renice(pid_t pid)
 {
 	char path[64];
@@ -61,8 +63,11 @@ static void renice(pid_t pid)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.') {
+			struct sched_param normal = { 0 };
+			(void)sched_setscheduler(atoi(de->d_name), SCHED_OTHER, &normal);
 			(void)setpriority(PRIO_PROCESS, (id_t)atoi(de->d_name), 0);
+		}
 	closedir(d);
 }
 
@@ -191,7 +196,11 @@ void sandbox_request_pool_fill(struct pv_sandbox *sb, const struct pv_sandbox_co
 	if (pid == 0) {
 		setsid();
 		if (fork() == 0) {
-			(void)setpriority(PRIO_PROCESS, 0, FILLER_NICE);
+			/* A refill must not slow the pod starts it is for: it runs (and its QEMU
+			 * with it) only on CPU time nothing else wants. */
+			struct sched_param idle = { 0 };
+			if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
+				(void)setpriority(PRIO_PROCESS, 0, FILLER_NICE);
 			int null = open("/dev/null", O_RDWR);
 			dup2(null, 0);
 			dup2(null, 1);

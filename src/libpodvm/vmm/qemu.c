@@ -286,7 +286,9 @@ bool pv_vm_alive(struct pv_vm *vm)
 
 void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len)
 {
-	if (WIFSIGNALED(vm->wait_status))
+	if (vm->adopted)  /* its status went to its parent */
+		snprintf(out, len, "exited");
+	else if (WIFSIGNALED(vm->wait_status))
 		snprintf(out, len, "killed by signal %d", WTERMSIG(vm->wait_status));
 	else
 		snprintf(out, len, "exited with status %d", WEXITSTATUS(vm->wait_status));
