@@ -63,6 +63,10 @@ int sandbox_take_from_pool(struct pv_sandbox *sb, const struct pv_sandbox_config
 bool sandbox_poolable(struct pv_sandbox *sb);
 /* Starts a detached process that tops the sandbox shape's pool up to `target` VMs. */
 void sandbox_request_pool_fill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target);
+/* AdoptIdentity: host randomness, the host's clock, hostname; the NIC readdressed from
+ * from_mac to to_mac unless both are NULL. */
+int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
+			  pv_error *err);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
  * pod's first one runs warm; its first share must be empty. */
 int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);

@@ -262,23 +262,30 @@ static int boot_cold(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 	return sandbox_connect_agent(sb, h->cid, timeout, err);
 }
 
-/* Fresh randomness, the time and a hostname for every VM; the pod's MAC for a restored one. */
-static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
+int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
+			  pv_error *err)
 {
 	uint8_t seed[64];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		return pv_error_set(err, errno, "random seed");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	char hostname[64];
-	snprintf(hostname, sizeof(hostname), "%s", sb->id);
 	struct pv_identity id = {
 		.seed = seed, .seed_len = sizeof(seed), .hostname = hostname,
 		.realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec,
+		.nic_from_mac = from_mac, .nic_to_mac = to_mac,
 	};
-	if (sb->restored && cfg->net)
-		id.nic_from_mac = PV_TEMPLATE_MAC, id.nic_to_mac = cfg->net->mac;
-	if (pv_agent_adopt_identity(sb->agent, &id, IDENTITY_TIMEOUT_MS, err) < 0)
+	return pv_agent_adopt_identity(sb->agent, &id, IDENTITY_TIMEOUT_MS, err);
+}
+
+/* Fresh randomness, the time and a hostname for every VM; the pod's MAC for a restored one. */
+static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
+{
+	char hostname[64];
+	snprintf(hostname, sizeof(hostname), "%s", sb->id);
+	bool readdress = sb->restored && cfg->net;
+	if (sandbox_send_identity(sb, hostname, readdress ? PV_TEMPLATE_MAC : NULL, readdress ? cfg->net->mac : NULL,
+				  err) < 0)
 		return pv_error_prefix(err, "sandbox %s", sb->id);
 	return 0;
 }

@@ -16,13 +16,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #define WARM_DIR ".podvm-warmup"
 #define WARM_ID "podvm-warmup"
-#define WARM_TIMEOUT_MS 10000
 
 static int write_entry(struct archive *a, const char *dest, pv_error *err)
 {
@@ -83,16 +80,9 @@ static char *warmup_spec(const char *tag, pv_error *err)
 /* Identity as a pod's VM gets it (a taker sends its own), then the container's round trip. */
 static int run_warmup(struct pv_sandbox *sb, const char *spec, pv_error *err)
 {
-	uint8_t seed[32];
-	struct timespec now;
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		return pv_error_set(err, errno, "random seed");
-	clock_gettime(CLOCK_REALTIME, &now);
-	struct pv_identity id = { .seed = seed, .seed_len = sizeof(seed), .hostname = "podvm-pool",
-				  .realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec };
 	struct pv_agent_share share = { sb->shares[0].tag, "9p", false };
 	int status;
-	if (pv_agent_adopt_identity(sb->agent, &id, WARM_TIMEOUT_MS, err) < 0 ||
+	if (sandbox_send_identity(sb, "podvm-pool", NULL, NULL, err) < 0 ||
 	    pv_agent_create(sb->agent, WARM_ID, spec, &share, 1, false, NULL, err) < 0)
 		return -1;
 	pid_t pid;

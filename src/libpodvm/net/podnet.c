@@ -413,9 +413,6 @@ void pv_pod_net_unwire(struct pv_pod_net *net)
 
 void pv_pod_net_detach(struct pv_pod_net *net)
 {
-	if (net->wired)
-		(void)in_namespace(net, JOB_UNWIRE, false, NULL);
-	if (net->tap_fd >= 0)
-		close(net->tap_fd);  /* the tap goes with its last fd (QEMU's too) */
+	pv_pod_net_unwire(net);  /* a new tap goes with its last fd (QEMU's too) */
 	clear(net);
 }
