@@ -58,5 +58,7 @@ int identity_adopt(const Podvm__Agent__V1__IdentityRequest *req, pv_error *err)
 		if (strcmp(req->nics[i]->from_mac, req->nics[i]->to_mac) != 0 &&
 		    network_set_mac(req->nics[i]->from_mac, req->nics[i]->to_mac, err) < 0)
 			return -1;
+	if (req->network && network_configure(req->network, err) < 0)
+		return pv_error_prefix(err, "network");
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* The ConfigureNetwork RPC: gives the guest's NICs the names, MTUs and addresses the host
+/* The pod network part of the AdoptIdentity RPC: gives the guest's NICs the names, MTUs and addresses the host
  * chose for the pod, then adds its routes, all over rtnetlink (netlink.c). */
 #pragma once
 #include "agent.pb-c.h"

@@ -253,17 +253,6 @@ static int handle_wait_oom(void *ctx, const ProtobufCMessage *msg, struct ttrpc_
 	return ttrpc_reply_set(reply, &ev.base);
 }
 
-static int handle_configure_network(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply,
-				    pv_error *err)
-{
-	(void)ctx;
-	const Podvm__Agent__V1__NetworkConfig *cfg = (const void *)msg;
-	debug("ConfigureNetwork: %zu interfaces, %zu routes", cfg->n_interfaces, cfg->n_routes);
-	if (network_configure(cfg, err) < 0)
-		return -1;
-	return reply_empty(reply);
-}
-
 static int handle_adopt_identity(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply,
 				 pv_error *err)
 {
@@ -295,7 +284,6 @@ const struct ttrpc_method agent_methods[] = {
 	M("ResumeContainer", container_request, handle_resume),
 	M("StatsContainer", container_request, handle_stats),
 	M("WaitOomEvent", empty, handle_wait_oom),
-	M("ConfigureNetwork", network_config, handle_configure_network),
 	M("AdoptIdentity", identity_request, handle_adopt_identity),
 };
 const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

@@ -234,34 +234,37 @@ int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err)
 	return *id ? 0 : pv_error_set(err, ENOMEM, "OOM event");
 }
 
-int pv_agent_configure_network(struct ttrpc_client *c, const struct pv_pod_net *net, pv_error *err)
+/* The pod's interface (by MAC, as eth0), addresses and routes; parts point into net and
+ * into *routes and *ptrs (malloc'd; the caller frees them). */
+static int network_config(const struct pv_pod_net *net, Podvm__Agent__V1__NetworkConfig *cfg,
+			  Podvm__Agent__V1__NetInterface *iface, Podvm__Agent__V1__NetInterface **ifaces,
+			  Podvm__Agent__V1__NetRoute **routes, Podvm__Agent__V1__NetRoute ***ptrs, pv_error *err)
 {
-	Podvm__Agent__V1__NetInterface iface = PODVM__AGENT__V1__NET_INTERFACE__INIT;
-	Podvm__Agent__V1__NetInterface *ifaces[1] = { &iface };
-	iface.mac = (char *)net->mac;
-	iface.name = (char *)"eth0";
-	iface.mtu = net->mtu;
-	iface.n_addresses = pv_strv_len(net->addresses);
-	iface.addresses = net->addresses;
-	_cleanup_free_ Podvm__Agent__V1__NetRoute *routes = calloc(net->n_routes + 1, sizeof(*routes));
-	_cleanup_free_ Podvm__Agent__V1__NetRoute **ptrs = calloc(net->n_routes + 1, sizeof(*ptrs));
-	if (routes == NULL || ptrs == NULL)
+	iface->mac = (char *)net->mac;
+	iface->name = (char *)"eth0";
+	iface->mtu = net->mtu;
+	iface->n_addresses = pv_strv_len(net->addresses);
+	iface->addresses = net->addresses;
+	ifaces[0] = iface;
+	*routes = calloc(net->n_routes + 1, sizeof(**routes));
+	*ptrs = calloc(net->n_routes + 1, sizeof(**ptrs));
+	if (*routes == NULL || *ptrs == NULL)
 		return pv_error_set(err, ENOMEM, "network");
 	for (size_t i = 0; i < net->n_routes; i++) {
-		podvm__agent__v1__net_route__init(&routes[i]);
-		routes[i].destination = net->routes[i].destination;
-		routes[i].gateway = net->routes[i].gateway;
-		routes[i].interface_mac = (char *)net->mac;
-		routes[i].scope = net->routes[i].scope;
-		routes[i].ipv6 = net->routes[i].ipv6;
-		ptrs[i] = &routes[i];
+		Podvm__Agent__V1__NetRoute *r = &(*routes)[i];
+		podvm__agent__v1__net_route__init(r);
+		r->destination = net->routes[i].destination;
+		r->gateway = net->routes[i].gateway;
+		r->interface_mac = (char *)net->mac;
+		r->scope = net->routes[i].scope;
+		r->ipv6 = net->routes[i].ipv6;
+		(*ptrs)[i] = r;
 	}
-	Podvm__Agent__V1__NetworkConfig req = PODVM__AGENT__V1__NETWORK_CONFIG__INIT;
-	req.n_interfaces = 1;
-	req.interfaces = ifaces;
-	req.n_routes = net->n_routes;
-	req.routes = ptrs;
-	return call(c, "ConfigureNetwork", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+	cfg->n_interfaces = 1;
+	cfg->interfaces = ifaces;
+	cfg->n_routes = net->n_routes;
+	cfg->routes = *ptrs;
+	return 0;
 }
 
 int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id, int timeout_ms,
@@ -269,6 +272,10 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 {
 	Podvm__Agent__V1__IdentityRequest req = PODVM__AGENT__V1__IDENTITY_REQUEST__INIT;
 	Podvm__Agent__V1__MacChange nic = PODVM__AGENT__V1__MAC_CHANGE__INIT, *nics[1] = { &nic };
+	Podvm__Agent__V1__NetworkConfig net = PODVM__AGENT__V1__NETWORK_CONFIG__INIT;
+	Podvm__Agent__V1__NetInterface iface = PODVM__AGENT__V1__NET_INTERFACE__INIT, *ifaces[1];
+	_cleanup_free_ Podvm__Agent__V1__NetRoute *routes = NULL;
+	_cleanup_free_ Podvm__Agent__V1__NetRoute **ptrs = NULL;
 	req.random_seed.data = (uint8_t *)id->seed;
 	req.random_seed.len = id->seed_len;
 	req.realtime_ns = id->realtime_ns;
@@ -278,6 +285,11 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 		nic.to_mac = (char *)id->nic_to_mac;
 		req.n_nics = 1;
 		req.nics = nics;
+	}
+	if (id->net) {
+		if (network_config(id->net, &net, &iface, ifaces, &routes, &ptrs, err) < 0)
+			return -1;
+		req.network = &net;
 	}
 	return call(c, "AdoptIdentity", &req, EMPTY_DESC, NULL, timeout_ms, err);
 }

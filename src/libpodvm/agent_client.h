@@ -42,8 +42,6 @@ int pv_agent_update(struct ttrpc_client *c, const char *id, const char *resource
 int pv_agent_pause(struct ttrpc_client *c, const char *id, bool paused, pv_error *err);
 /* *metrics (malloc'd): a packed io.containerd.cgroups.v2.Metrics. */
 int pv_agent_stats(struct ttrpc_client *c, const char *id, uint8_t **metrics, size_t *len, pv_error *err);
-/* Gives the guest the pod's interface (by MAC, as eth0), addresses and routes. */
-int pv_agent_configure_network(struct ttrpc_client *c, const struct pv_pod_net *net, pv_error *err);
 /* What AdoptIdentity gives a VM (see agent.proto). */
 struct pv_identity {
 	const uint8_t *seed;
@@ -51,6 +49,7 @@ struct pv_identity {
 	long long realtime_ns;
 	const char *hostname;
 	const char *nic_from_mac, *nic_to_mac;  /* both NULL: no NIC to readdress */
+	const struct pv_pod_net *net;  /* the pod's interface (as eth0), addresses, routes; or NULL */
 };
 int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id, int timeout_ms,
 			    pv_error *err);

@@ -272,8 +272,6 @@ static int boot(struct pv_run *r, pv_error *err)
 	}
 	if (pv_sandbox_boot(r->sb, &cfg, err) < 0)
 		return -1;
-	if (r->net && pv_agent_configure_network(pv_sandbox_agent(r->sb), cfg.net, err) < 0)
-		return pv_sandbox_explain_failure(r->sb, err) < 0 ? -1 : pv_error_prefix(err, "guest network");
 	return create_container(r, err);
 }
 

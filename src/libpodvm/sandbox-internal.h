@@ -24,6 +24,7 @@ struct pv_sandbox {
 	bool debug;  /* PODVM_DEBUG: guest console kept and shown on stderr at the end */
 	bool restored;  /* the last boot restored a template */
 	bool pooled;    /* ... by taking a pooled VM */
+	struct pool_refill *refill;  /* sandbox_refill.c */
 };
 
 /* What a boot found on the host. */
@@ -61,12 +62,15 @@ int sandbox_take_from_pool(struct pv_sandbox *sb, const struct pv_sandbox_config
 			   const struct sandbox_host *h, pv_error *err);
 /* Whether the sandbox could take a pooled VM (see sandbox.h). */
 bool sandbox_poolable(struct pv_sandbox *sb);
-/* Starts a detached process that tops the sandbox shape's pool up to `target` VMs. */
-void sandbox_request_pool_fill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target);
+/* Starts a detached process that tops the sandbox shape's pool up to `target` VMs, when
+ * pv_sandbox_refill_pool says the pod has started or a few seconds have passed. */
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target);
+/* Starts a scheduled refill now if it has not started, and waits for the thread. */
+void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* AdoptIdentity: host randomness, the host's clock, hostname; the NIC readdressed from
- * from_mac to to_mac unless both are NULL. */
+ * from_mac to to_mac unless both are NULL; then the pod's network net (if not NULL). */
 int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
-			  pv_error *err);
+			  const struct pv_pod_net *net, pv_error *err);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
  * pod's first one runs warm; its first share must be empty. */
 int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);

@@ -263,7 +263,7 @@ static int boot_cold(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
 }
 
 int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
-			  pv_error *err)
+			  const struct pv_pod_net *net, pv_error *err)
 {
 	uint8_t seed[64];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
@@ -273,19 +273,20 @@ int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const cha
 	struct pv_identity id = {
 		.seed = seed, .seed_len = sizeof(seed), .hostname = hostname,
 		.realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec,
-		.nic_from_mac = from_mac, .nic_to_mac = to_mac,
+		.nic_from_mac = from_mac, .nic_to_mac = to_mac, .net = net,
 	};
 	return pv_agent_adopt_identity(sb->agent, &id, IDENTITY_TIMEOUT_MS, err);
 }
 
-/* Fresh randomness, the time and a hostname for every VM; the pod's MAC for a restored one. */
+/* Fresh randomness, the time and a hostname for every VM; the pod's MAC for a restored one;
+ * the pod's network configured in the guest. */
 static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, pv_error *err)
 {
 	char hostname[64];
 	snprintf(hostname, sizeof(hostname), "%s", sb->id);
 	bool readdress = sb->restored && cfg->net;
 	if (sandbox_send_identity(sb, hostname, readdress ? PV_TEMPLATE_MAC : NULL, readdress ? cfg->net->mac : NULL,
-				  err) < 0)
+				  cfg->net, err) < 0)
 		return pv_error_prefix(err, "sandbox %s", sb->id);
 	return 0;
 }
@@ -334,10 +335,12 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 		r = restore_or_boot(sb, cfg, &h, templated, err);
 	if (r == 0 && cfg->source != PV_BOOT_MAKE_TEMPLATE && cfg->source != PV_BOOT_POOL_FILL)
 		r = adopt_identity(sb, cfg, err);
+	if (cfg->net && pv_pod_net_wire_end(cfg->net, r == 0 ? err : NULL) < 0)  /* a pooled VM's tap */
+		r = -1;
 	if (r == 0)
 		note_boot(sb, pv_now_ms() - t0);
 	if (r == 0 && pool)
-		sandbox_request_pool_fill(sb, cfg, h.config.pool);
+		sandbox_schedule_pool_refill(sb, cfg, h.config.pool);
 	pv_guest_image_clear(&h.img);
 	return r;
 }
@@ -405,6 +408,7 @@ void sandbox_release(struct pv_sandbox *sb)
 {
 	if (sb == NULL)
 		return;
+	sandbox_finish_pool_refill(sb);
 	if (sb->agent)
 		ttrpc_client_free(sb->agent);
 	pv_vm_clear(&sb->vm);

@@ -41,7 +41,8 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 /* Exports a host directory to the guest as `tag` (before boot). */
 int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
 			 bool readonly, pv_error *err);
-/* Starts the VM and waits until its agent answers. */
+/* Starts the VM, waits until its agent answers and gives it its identity and, with
+ * cfg->net, the pod's network (wired on the host, configured in the guest). */
 int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_error *err);
 /* After a PV_BOOT_MAKE_TEMPLATE boot: drops the agent connection, pauses the VM and saves
  * its device state to state_path (vmm/snapshot.h). */
@@ -54,10 +55,13 @@ bool pv_sandbox_pooled(struct pv_sandbox *sb);
 /* Pools (pool.h). A sandbox takes a pooled VM when the config sets `pool`, templates are
  * on, and its shares are empty, writable directories on the filesystem of the pool's data
  * directory: the pooled VM's share directories replace them (renamed over them). After
- * such a boot (taken or not) a detached process of the same program tops the pool up: the
- * program's main() must hand argv to pv_pool_fill_main when argv[1] is PV_POOL_FILL_ARG. */
+ * such a boot (taken or not) a detached process of the same program tops the pool up, once
+ * pv_sandbox_refill_pool says the pod's containers have started (or a few seconds later):
+ * the program's main() must hand argv to pv_pool_fill_main when argv[1] is PV_POOL_FILL_ARG. */
 #define PV_POOL_FILL_ARG "--podvm-pool-fill"
 int pv_pool_fill_main(int argc, char **argv);
+/* The pod's start is over (its first container runs): refill its pool now. */
+void pv_sandbox_refill_pool(struct pv_sandbox *sb);
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
 /* When the VMM has exited, replaces *err with a message saying so (and how) and returns
  * -ECHILD; else returns 0 and leaves *err alone. For failed agent calls. */

@@ -14,11 +14,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define POOL_TIMEOUT_MS 10000
-#define FILLER_NICE 19
 #define TAP_FILE "tap"
 
 static bool empty_dir_on(const char *path, dev_t dev)
@@ -88,14 +86,16 @@ static int move_shares(struct pv_sandbox *sb, const struct pv_pool_dirs *d, cons
 	return 0;
 }
 
-static int wire_tap(struct pv_pod_net *net, const char *vm_dir, pv_error *err)
+/* Starts moving the VM's tap into the pod's namespace and wiring it; the boot waits for it
+ * after the guest has its identity and network (sandbox.c). */
+static int begin_wiring_tap(struct pv_pod_net *net, const char *vm_dir, pv_error *err)
 {
 	_cleanup_free_ char *path = NULL, *tap = NULL;
 	if (asprintf(&path, "%s/" TAP_FILE, vm_dir) < 0)
 		return pv_error_set(err, ENOMEM, "pool");
 	if (pv_read_file(path, 64, &tap, NULL, err) < 0)
 		return -1;
-	return pv_pod_net_wire(net, tap, err);
+	return pv_pod_net_wire_begin(net, tap, err);
 }
 
 static int start_pooled(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const struct pv_pool_dirs *d,
@@ -104,7 +104,7 @@ static int start_pooled(struct pv_sandbox *sb, const struct pv_sandbox_config *c
 	if (pv_vm_adopt(vm_dir, entry, &sb->vm, err) < 0)
 		return -1;
 	renice(sb->vm.pid);
-	if (move_shares(sb, d, entry, err) < 0 || (cfg->net && wire_tap(cfg->net, vm_dir, err) < 0) ||
+	if (move_shares(sb, d, entry, err) < 0 || (cfg->net && begin_wiring_tap(cfg->net, vm_dir, err) < 0) ||
 	    pv_vm_set_running(&sb->vm, true, err) < 0)
 		return -1;
 	int timeout = cfg->boot_timeout_ms > 0 && cfg->boot_timeout_ms < POOL_TIMEOUT_MS ? cfg->boot_timeout_ms
@@ -167,51 +167,7 @@ int sandbox_take_from_pool(struct pv_sandbox *sb, const struct pv_sandbox_config
 	return 0;
 }
 
-/* ---- filling a pool, in a process of its own ---- */
-
-void sandbox_request_pool_fill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
-{
-	char self[4096], num[5][24];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return;
-	self[n] = '\0';
-	snprintf(num[0], sizeof(num[0]), "%u", target);
-	snprintf(num[1], sizeof(num[1]), "%u", cfg->vcpus);
-	snprintf(num[2], sizeof(num[2]), "%u", cfg->mem_mib);
-	snprintf(num[3], sizeof(num[3]), "%d", sandbox_has_nic(cfg));
-	snprintf(num[4], sizeof(num[4]), "%d", cfg->boot_timeout_ms);
-	_cleanup_free_ char **argv = calloc(8 + sb->n_shares, sizeof(char *));
-	if (argv == NULL)
-		return;
-	size_t a = 0;
-	argv[a++] = self;
-	argv[a++] = PV_POOL_FILL_ARG;
-	for (size_t i = 0; i < 5; i++)
-		argv[a++] = num[i];
-	for (size_t i = 0; i < sb->n_shares; i++)
-		argv[a++] = sb->shares[i].tag;
-	/* Double fork: the filler is nobody's child to wait for; only exec-safe calls after fork. */
-	pid_t pid = fork();
-	if (pid == 0) {
-		setsid();
-		if (fork() == 0) {
-			/* A refill must not slow the pod starts it is for: it runs (and its QEMU
-			 * with it) only on CPU time nothing else wants. */
-			struct sched_param idle = { 0 };
-			if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
-				(void)setpriority(PRIO_PROCESS, 0, FILLER_NICE);
-			int null = open("/dev/null", O_RDWR);
-			dup2(null, 0);
-			dup2(null, 1);
-			close_range(3, ~0U, 0);
-			execv(self, argv);
-		}
-		_exit(0);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
+/* ---- filling a pool, in a process of its own (started by sandbox_refill.c) ---- */
 
 struct fill {
 	const struct pv_paths *paths;

@@ -82,7 +82,7 @@ static int run_warmup(struct pv_sandbox *sb, const char *spec, pv_error *err)
 {
 	struct pv_agent_share share = { sb->shares[0].tag, "9p", false };
 	int status;
-	if (sandbox_send_identity(sb, "podvm-pool", NULL, NULL, err) < 0 ||
+	if (sandbox_send_identity(sb, "podvm-pool", NULL, NULL, NULL, err) < 0 ||
 	    pv_agent_create(sb->agent, WARM_ID, spec, &share, 1, false, NULL, err) < 0)
 		return -1;
 	pid_t pid;

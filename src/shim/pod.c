@@ -88,11 +88,7 @@ static int boot_locked(struct pod *p, const char *netns_path, const struct pod_r
 		p->has_net = true;
 		cfg.net = &p->net;
 	}
-	if (pv_sandbox_boot(p->sb, &cfg, err) < 0)
-		return -1;
-	if (p->has_net && pv_agent_configure_network(pv_sandbox_agent(p->sb), &p->net, err) < 0)
-		return pv_error_prefix(err, "pod network");
-	return 0;
+	return pv_sandbox_boot(p->sb, &cfg, err);
 }
 
 int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err)
@@ -110,6 +106,11 @@ int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *
 bool pod_booted(struct pod *p)
 {
 	return p->booted;
+}
+
+void pod_started(struct pod *p)
+{
+	pv_sandbox_refill_pool(p->sb);
 }
 
 struct ttrpc_client *pod_agent(struct pod *p)

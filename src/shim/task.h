@@ -36,6 +36,7 @@ struct task {
 	struct proc *deleted_execs;
 	struct container_fs fs;
 	bool oom_reported;      /* a /tasks/oom went out for this container */
+	bool cri_sandbox;       /* the pause container CRI creates for a pod */
 	struct task *next;
 };
 

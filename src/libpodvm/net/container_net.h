@@ -27,7 +27,7 @@ int pv_container_net_new(const struct pv_container_net_options *o, const char *c
 /* Creates the namespace as DIR/netns, runs the plugins' ADD, adds the tap and redirects.
  * On failure nothing of it is left (DEL run, namespace removed). */
 int pv_container_net_up(struct pv_container_net *n, const char *dir, pv_error *err);
-/* For the VM and the agent's ConfigureNetwork (after up). */
+/* For the VM and the agent's network setup (in AdoptIdentity), after up. */
 struct pv_pod_net *pv_container_net_pod(struct pv_container_net *n);
 /* Once the VM is stopped: removes the redirects and tap, runs DEL, removes the namespace,
  * frees n. NULL is fine. */

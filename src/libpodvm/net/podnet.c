@@ -283,10 +283,19 @@ static void remove_redirects(const char *veth)
 struct ns_job {
 	struct pv_pod_net *net;
 	enum { JOB_READ, JOB_WIRE, JOB_UNWIRE } what;
-	bool adopted;  /* JOB_WIRE: the tap is already in the namespace as PV_NET_TAP_NAME */
+	char adopt[IF_NAMESIZE];  /* JOB_WIRE: a tap to move in first, or "" to create one */
+	pthread_t thread;
 	int result;
 	pv_error err;
 };
+
+static int adopt_tap(struct pv_pod_net *net, const char *tap, pv_error *err)
+{
+	_cleanup_close_ int ns = open(net->netns_path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return pv_error_set(err, errno, "network namespace %s", net->netns_path);
+	return move_link(tap, ns, PV_NET_TAP_NAME, err);
+}
 
 static int wire_here(struct pv_pod_net *net, bool adopted, pv_error *err)
 {
@@ -308,7 +317,7 @@ static int do_job(struct ns_job *job)
 	case JOB_READ:
 		return read_namespace(job->net, &job->err);
 	case JOB_WIRE:
-		return wire_here(job->net, job->adopted, &job->err);
+		return wire_here(job->net, job->adopt[0] != '\0', &job->err);
 	case JOB_UNWIRE:
 		remove_redirects(job->net->veth);
 		return 0;
@@ -316,10 +325,13 @@ static int do_job(struct ns_job *job)
 	return -1;
 }
 
-/* setns() moves only the calling thread: do the namespace's work in a thread of its own. */
+/* setns() moves only the calling thread: do the namespace's work in a thread of its own.
+ * A tap to adopt is moved in from the caller's namespace first. */
 static void *ns_thread(void *arg)
 {
 	struct ns_job *job = arg;
+	if (job->adopt[0] && (job->result = adopt_tap(job->net, job->adopt, &job->err)) < 0)
+		return NULL;
 	_cleanup_close_ int fd = open(job->net->netns_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
 		job->result = pv_error_set(&job->err, errno, "network namespace %s", job->net->netns_path);
@@ -329,20 +341,40 @@ static void *ns_thread(void *arg)
 	return NULL;
 }
 
-static int in_namespace(struct pv_pod_net *net, int what, bool adopted, pv_error *err)
+static struct ns_job *job_begin(struct pv_pod_net *net, int what, const char *adopt, pv_error *err)
 {
-	struct ns_job job = { net, what, adopted, 0, NULL };
-	pthread_t t;
-	int r = pthread_create(&t, NULL, ns_thread, &job);
-	if (r != 0)
-		return pv_error_set(err, r, "network thread");
-	pthread_join(t, NULL);
-	if (job.result < 0 && err && *err == NULL) {
-		*err = job.err;
-		return -1;
+	struct ns_job *job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		pv_error_set(err, ENOMEM, "network");
+		return NULL;
 	}
-	pv_error_release(&job.err);
-	return job.result;
+	*job = (struct ns_job){ .net = net, .what = what };
+	snprintf(job->adopt, sizeof(job->adopt), "%s", adopt ? adopt : "");
+	int r = pthread_create(&job->thread, NULL, ns_thread, job);
+	if (r != 0) {
+		free(job);
+		pv_error_set(err, r, "network thread");
+		return NULL;
+	}
+	return job;
+}
+
+static int job_end(struct ns_job *job, pv_error *err)
+{
+	pthread_join(job->thread, NULL);
+	int r = job->result;
+	if (r < 0 && err && *err == NULL)
+		*err = job->err;
+	else
+		pv_error_release(&job->err);
+	free(job);
+	return r;
+}
+
+static int in_namespace(struct pv_pod_net *net, int what, const char *adopt, pv_error *err)
+{
+	struct ns_job *job = job_begin(net, what, adopt, err);
+	return job ? job_end(job, err) : -1;
 }
 
 static void clear(struct pv_pod_net *net)
@@ -365,29 +397,35 @@ int pv_pod_net_read(const char *netns_path, struct pv_pod_net *net, pv_error *er
 	net->netns_path = strdup(netns_path);
 	if (net->netns_path == NULL)
 		return pv_error_set(err, ENOMEM, "network");
-	if (in_namespace(net, JOB_READ, false, err) < 0) {
+	if (in_namespace(net, JOB_READ, NULL, err) < 0) {
 		clear(net);
 		return -1;
 	}
 	return 0;
 }
 
-static int adopt_tap(struct pv_pod_net *net, const char *tap, pv_error *err)
+
+int pv_pod_net_wire_begin(struct pv_pod_net *net, const char *adopt, pv_error *err)
 {
-	_cleanup_close_ int ns = open(net->netns_path, O_RDONLY | O_CLOEXEC);
-	if (ns < 0)
-		return pv_error_set(err, errno, "network namespace %s", net->netns_path);
-	return move_link(tap, ns, PV_NET_TAP_NAME, err);
+	net->wiring = job_begin(net, JOB_WIRE, adopt, err);
+	return net->wiring ? 0 : -1;
+}
+
+int pv_pod_net_wire_end(struct pv_pod_net *net, pv_error *err)
+{
+	if (net->wiring == NULL)
+		return 0;
+	int r = job_end(net->wiring, err);
+	net->wiring = NULL;
+	net->wired = r == 0;
+	return r;
 }
 
 int pv_pod_net_wire(struct pv_pod_net *net, const char *adopt, pv_error *err)
 {
-	if (adopt && adopt_tap(net, adopt, err) < 0)
+	if (pv_pod_net_wire_begin(net, adopt, err) < 0)
 		return -1;
-	if (in_namespace(net, JOB_WIRE, adopt != NULL, err) < 0)
-		return -1;
-	net->wired = true;
-	return 0;
+	return pv_pod_net_wire_end(net, err);
 }
 
 int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *err)
@@ -403,8 +441,9 @@ int pv_pod_net_attach(const char *netns_path, struct pv_pod_net *net, pv_error *
 
 void pv_pod_net_unwire(struct pv_pod_net *net)
 {
+	(void)pv_pod_net_wire_end(net, NULL);
 	if (net->wired)
-		(void)in_namespace(net, JOB_UNWIRE, false, NULL);
+		(void)in_namespace(net, JOB_UNWIRE, NULL, NULL);
 	net->wired = false;
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);

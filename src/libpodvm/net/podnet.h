@@ -26,6 +26,7 @@ struct pv_pod_net {
 	size_t n_routes;
 	int tap_fd;         /* for QEMU (-netdev tap,fd=); -1 when the tap was adopted */
 	bool wired;         /* a tap and the redirects are in place */
+	struct ns_job *wiring;  /* pv_pod_net_wire_begin's, until pv_pod_net_wire_end */
 };
 
 /* Reads the namespace's interface, addresses and routes; wires nothing. */
@@ -34,6 +35,11 @@ int pv_pod_net_read(const char *netns_path, struct pv_pod_net *net, pv_error *er
  * (adopt NULL; net->tap_fd is its fd), or `adopt`, a tap in the caller's namespace that a
  * VMM already holds (a pooled VM's), moved in and renamed. On failure the redirects are gone. */
 int pv_pod_net_wire(struct pv_pod_net *net, const char *adopt, pv_error *err);
+/* pv_pod_net_wire in a thread of its own (moving a link between namespaces waits for the
+ * kernel's RCU grace periods, ~20 ms), so that the VM can be readied meanwhile; _end waits
+ * for it and says how it went. unwire and detach wait for it too. */
+int pv_pod_net_wire_begin(struct pv_pod_net *net, const char *adopt, pv_error *err);
+int pv_pod_net_wire_end(struct pv_pod_net *net, pv_error *err);
 /* Undoes pv_pod_net_wire (an adopted tap goes with its VMM). */
 void pv_pod_net_unwire(struct pv_pod_net *net);
 /* pv_pod_net_read, then pv_pod_net_wire with a new tap. On failure nothing is left. */

@@ -1,0 +1,144 @@
+/* Topping a sandbox shape's pool up after a pod took a VM from it (pool.h). The refill waits
+ * until the pod's own start is over: a VM restoring and warming up beside it would take CPU
+ * (and memory bandwidth) from the pod's first containers, even at idle priority. */
+#include "sandbox-internal.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* When nobody says the pod has started (pv_sandbox_refill_pool), the refill starts anyway. */
+#define REFILL_DELAY_S 2
+#define FILLER_NICE 19
+
+struct pool_refill {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool now;
+	char **argv;  /* the filler's command line */
+};
+
+/* Double fork: the filler is nobody's child to wait for; only exec-safe calls after fork. */
+static void spawn_filler(char **argv)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		if (fork() == 0) {
+			/* A refill must not slow the pod starts it is for: it runs (and its QEMU
+			 * with it) only on CPU time nothing else wants. */
+			struct sched_param idle = { 0 };
+			if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
+				(void)setpriority(PRIO_PROCESS, 0, FILLER_NICE);
+			int null = open("/dev/null", O_RDWR);
+			dup2(null, 0);
+			dup2(null, 1);
+			close_range(3, ~0U, 0);
+			execv(argv[0], argv);
+		}
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+static void *refill_thread(void *arg)
+{
+	struct pool_refill *rf = arg;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += REFILL_DELAY_S;
+	pthread_mutex_lock(&rf->lock);
+	while (!rf->now && pthread_cond_timedwait(&rf->cond, &rf->lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&rf->lock);
+	spawn_filler(rf->argv);
+	return NULL;
+}
+
+/* <self> --podvm-pool-fill TARGET VCPUS MEM NIC TIMEOUT TAG... (pv_pool_fill_main). */
+static char **filler_argv(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	char **argv = NULL;
+	char *num[5] = { NULL };
+	bool ok = asprintf(&num[0], "%u", target) >= 0 && asprintf(&num[1], "%u", cfg->vcpus) >= 0 &&
+		  asprintf(&num[2], "%u", cfg->mem_mib) >= 0 && asprintf(&num[3], "%d", sandbox_has_nic(cfg)) >= 0 &&
+		  asprintf(&num[4], "%d", cfg->boot_timeout_ms) >= 0 && pv_strv_push(&argv, self) == 0 &&
+		  pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0;
+	for (size_t i = 0; i < 5; i++) {
+		ok = ok && pv_strv_push(&argv, num[i]) == 0;
+		free(num[i]);
+	}
+	for (size_t i = 0; ok && i < sb->n_shares; i++)
+		ok = pv_strv_push(&argv, sb->shares[i].tag) == 0;
+	if (!ok) {
+		pv_strv_free(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
+{
+	struct pool_refill *rf = calloc(1, sizeof(*rf));
+	if (rf == NULL || (rf->argv = filler_argv(sb, cfg, target)) == NULL) {
+		free(rf);
+		return;  /* the next pod's boot asks again */
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rf->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&rf->lock, NULL);
+	if (pthread_create(&rf->thread, NULL, refill_thread, rf) != 0) {
+		spawn_filler(rf->argv);  /* now, then */
+		pthread_cond_destroy(&rf->cond);
+		pthread_mutex_destroy(&rf->lock);
+		pv_strv_free(rf->argv);
+		free(rf);
+		return;
+	}
+	sb->refill = rf;
+}
+
+void pv_sandbox_refill_pool(struct pv_sandbox *sb)
+{
+	struct pool_refill *rf = sb->refill;
+	if (rf == NULL)
+		return;
+	pthread_mutex_lock(&rf->lock);
+	rf->now = true;
+	pthread_cond_signal(&rf->cond);
+	pthread_mutex_unlock(&rf->lock);
+}
+
+void sandbox_finish_pool_refill(struct pv_sandbox *sb)
+{
+	struct pool_refill *rf = sb->refill;
+	if (rf == NULL)
+		return;
+	pv_sandbox_refill_pool(sb);
+	pthread_join(rf->thread, NULL);
+	pthread_cond_destroy(&rf->cond);
+	pthread_mutex_destroy(&rf->lock);
+	pv_strv_free(rf->argv);
+	free(rf);
+	sb->refill = NULL;
+}
