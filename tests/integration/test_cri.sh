@@ -368,6 +368,26 @@ expect_eq "pool: the pooled VM's NIC has a tap on the host" 1 "$(ip -o link show
 pod_flow podvm-pool
 pool_filled
 t_result "pool: refilled after a pod took its VM" $? "$("$PODVM" template ls 2>&1)"
+# The refill waits for the pod's first container to start (a VM restoring beside a starting
+# pod slows it down), or for a few seconds when none starts.
+pod=$(cri run-pod refill --runtime-handler podvm-pool --log-dir "$TMP/logs/refill" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "pool: RunPodSandbox (refill order)" $? "$pod"
+expect_eq "pool: no refill while the pod starts (before its first container)" "0 " \
+	"$(pool_vms) $(pgrep -f -- --podvm-pool-fill | tr '\n' ' ')"
+r1=$(cri create-container "$pod" r1 "$IMG" --log-path r1.log -- sleep 300 2>&1)
+t "pool: StartContainer (refill order)" cri start "$r1"
+pool_filled
+t_result "pool: refilled once the pod's first container started" $? "$("$PODVM" template ls 2>&1)"
+t "pool: StopPodSandbox (refill order)" cri stop-pod "$pod"
+t "pool: RemovePodSandbox (refill order)" cri remove-pod "$pod"
+pod=$(cri run-pod lonely --runtime-handler podvm-pool --log-dir "$TMP/logs/lonely" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "pool: RunPodSandbox of a pod without containers" $? "$pod"
+expect_eq "pool: ... which took the pooled VM" "taken from the pool" \
+	"$(sed 's/ in [0-9]* ms$//' "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+pool_filled
+t_result "pool: refilled a few seconds after a pod that starts no container" $? "$("$PODVM" template ls 2>&1)"
+t "pool: StopPodSandbox (no containers)" cri stop-pod "$pod"
+t "pool: RemovePodSandbox (no containers)" cri remove-pod "$pod"
 # A pooled VM that died is skipped (and removed) with a warning; the pod restores instead.
 dead=$("$PODVM" template ls 2>/dev/null | sed -n 's|.*/pool/\([^ ]*\)  pooled VM$|\1|p' | head -1)
 pkill -KILL -f -- "qemu-system.*$PODVM_STATE_DIR/pool/"
