@@ -1,5 +1,6 @@
-/* The pod network part of the AdoptIdentity RPC: gives the guest's NICs the names, MTUs and addresses the host
- * chose for the pod, then adds its routes, all over rtnetlink (netlink.c). */
+/* The pod network part of the AdoptIdentity RPC: gives the guest's NICs the names, MTUs
+ * and addresses the host chose for the pod, then adds its routes, all over rtnetlink
+ * (netlink.c). */
 #pragma once
 #include "agent.pb-c.h"
 #include "error.h"

@@ -234,36 +234,48 @@ int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err)
 	return *id ? 0 : pv_error_set(err, ENOMEM, "OOM event");
 }
 
-/* The pod's interface (by MAC, as eth0), addresses and routes; parts point into net and
- * into *routes and *ptrs (malloc'd; the caller frees them). */
-static int network_config(const struct pv_pod_net *net, Podvm__Agent__V1__NetworkConfig *cfg,
-			  Podvm__Agent__V1__NetInterface *iface, Podvm__Agent__V1__NetInterface **ifaces,
-			  Podvm__Agent__V1__NetRoute **routes, Podvm__Agent__V1__NetRoute ***ptrs, pv_error *err)
+/* The pod's interface (by MAC, as eth0), addresses and routes as a NetworkConfig message;
+ * its strings point into the pv_pod_net it was built from. */
+struct network_msg {
+	Podvm__Agent__V1__NetworkConfig cfg;
+	Podvm__Agent__V1__NetInterface iface, *ifaces[1];
+	Podvm__Agent__V1__NetRoute *routes, **route_ptrs;
+};
+
+static void network_msg_free(struct network_msg *m)
 {
-	iface->mac = (char *)net->mac;
-	iface->name = (char *)"eth0";
-	iface->mtu = net->mtu;
-	iface->n_addresses = pv_strv_len(net->addresses);
-	iface->addresses = net->addresses;
-	ifaces[0] = iface;
-	*routes = calloc(net->n_routes + 1, sizeof(**routes));
-	*ptrs = calloc(net->n_routes + 1, sizeof(**ptrs));
-	if (*routes == NULL || *ptrs == NULL)
+	free(m->routes);
+	free(m->route_ptrs);
+}
+
+static int network_msg_build(struct network_msg *m, const struct pv_pod_net *net, pv_error *err)
+{
+	podvm__agent__v1__network_config__init(&m->cfg);
+	podvm__agent__v1__net_interface__init(&m->iface);
+	m->iface.mac = (char *)net->mac;
+	m->iface.name = (char *)"eth0";
+	m->iface.mtu = net->mtu;
+	m->iface.n_addresses = pv_strv_len(net->addresses);
+	m->iface.addresses = net->addresses;
+	m->ifaces[0] = &m->iface;
+	m->routes = calloc(net->n_routes + 1, sizeof(*m->routes));
+	m->route_ptrs = calloc(net->n_routes + 1, sizeof(*m->route_ptrs));
+	if (m->routes == NULL || m->route_ptrs == NULL)
 		return pv_error_set(err, ENOMEM, "network");
 	for (size_t i = 0; i < net->n_routes; i++) {
-		Podvm__Agent__V1__NetRoute *r = &(*routes)[i];
+		Podvm__Agent__V1__NetRoute *r = &m->routes[i];
 		podvm__agent__v1__net_route__init(r);
 		r->destination = net->routes[i].destination;
 		r->gateway = net->routes[i].gateway;
 		r->interface_mac = (char *)net->mac;
 		r->scope = net->routes[i].scope;
 		r->ipv6 = net->routes[i].ipv6;
-		(*ptrs)[i] = r;
+		m->route_ptrs[i] = r;
 	}
-	cfg->n_interfaces = 1;
-	cfg->interfaces = ifaces;
-	cfg->n_routes = net->n_routes;
-	cfg->routes = *ptrs;
+	m->cfg.n_interfaces = 1;
+	m->cfg.interfaces = m->ifaces;
+	m->cfg.n_routes = net->n_routes;
+	m->cfg.routes = m->route_ptrs;
 	return 0;
 }
 
@@ -272,10 +284,7 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 {
 	Podvm__Agent__V1__IdentityRequest req = PODVM__AGENT__V1__IDENTITY_REQUEST__INIT;
 	Podvm__Agent__V1__MacChange nic = PODVM__AGENT__V1__MAC_CHANGE__INIT, *nics[1] = { &nic };
-	Podvm__Agent__V1__NetworkConfig net = PODVM__AGENT__V1__NETWORK_CONFIG__INIT;
-	Podvm__Agent__V1__NetInterface iface = PODVM__AGENT__V1__NET_INTERFACE__INIT, *ifaces[1];
-	_cleanup_free_ Podvm__Agent__V1__NetRoute *routes = NULL;
-	_cleanup_free_ Podvm__Agent__V1__NetRoute **ptrs = NULL;
+	_cleanup_(network_msg_free) struct network_msg net = { 0 };
 	req.random_seed.data = (uint8_t *)id->seed;
 	req.random_seed.len = id->seed_len;
 	req.realtime_ns = id->realtime_ns;
@@ -287,9 +296,9 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 		req.nics = nics;
 	}
 	if (id->net) {
-		if (network_config(id->net, &net, &iface, ifaces, &routes, &ptrs, err) < 0)
+		if (network_msg_build(&net, id->net, err) < 0)
 			return -1;
-		req.network = &net;
+		req.network = &net.cfg;
 	}
 	return call(c, "AdoptIdentity", &req, EMPTY_DESC, NULL, timeout_ms, err);
 }

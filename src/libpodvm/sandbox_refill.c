@@ -11,7 +11,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,21 +69,20 @@ static void *refill_thread(void *arg)
 /* <self> --podvm-pool-fill TARGET VCPUS MEM NIC TIMEOUT TAG... (pv_pool_fill_main). */
 static char **filler_argv(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
 {
-	char self[4096];
+	char self[4096], num[5][24];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
 		return NULL;
 	self[n] = '\0';
+	snprintf(num[0], sizeof(num[0]), "%u", target);
+	snprintf(num[1], sizeof(num[1]), "%u", cfg->vcpus);
+	snprintf(num[2], sizeof(num[2]), "%u", cfg->mem_mib);
+	snprintf(num[3], sizeof(num[3]), "%d", sandbox_has_nic(cfg));
+	snprintf(num[4], sizeof(num[4]), "%d", cfg->boot_timeout_ms);
 	char **argv = NULL;
-	char *num[5] = { NULL };
-	bool ok = asprintf(&num[0], "%u", target) >= 0 && asprintf(&num[1], "%u", cfg->vcpus) >= 0 &&
-		  asprintf(&num[2], "%u", cfg->mem_mib) >= 0 && asprintf(&num[3], "%d", sandbox_has_nic(cfg)) >= 0 &&
-		  asprintf(&num[4], "%d", cfg->boot_timeout_ms) >= 0 && pv_strv_push(&argv, self) == 0 &&
-		  pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0;
-	for (size_t i = 0; i < 5; i++) {
-		ok = ok && pv_strv_push(&argv, num[i]) == 0;
-		free(num[i]);
-	}
+	bool ok = pv_strv_push(&argv, self) == 0 && pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0;
+	for (size_t i = 0; ok && i < 5; i++)
+		ok = pv_strv_push(&argv, num[i]) == 0;
 	for (size_t i = 0; ok && i < sb->n_shares; i++)
 		ok = pv_strv_push(&argv, sb->shares[i].tag) == 0;
 	if (!ok) {
@@ -92,6 +90,14 @@ static char **filler_argv(struct pv_sandbox *sb, const struct pv_sandbox_config 
 		return NULL;
 	}
 	return argv;
+}
+
+static void refill_free(struct pool_refill *rf)
+{
+	pthread_cond_destroy(&rf->cond);
+	pthread_mutex_destroy(&rf->lock);
+	pv_strv_free(rf->argv);
+	free(rf);
 }
 
 void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
@@ -109,10 +115,7 @@ void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox
 	pthread_mutex_init(&rf->lock, NULL);
 	if (pthread_create(&rf->thread, NULL, refill_thread, rf) != 0) {
 		spawn_filler(rf->argv);  /* now, then */
-		pthread_cond_destroy(&rf->cond);
-		pthread_mutex_destroy(&rf->lock);
-		pv_strv_free(rf->argv);
-		free(rf);
+		refill_free(rf);
 		return;
 	}
 	sb->refill = rf;
@@ -136,9 +139,6 @@ void sandbox_finish_pool_refill(struct pv_sandbox *sb)
 		return;
 	pv_sandbox_refill_pool(sb);
 	pthread_join(rf->thread, NULL);
-	pthread_cond_destroy(&rf->cond);
-	pthread_mutex_destroy(&rf->lock);
-	pv_strv_free(rf->argv);
-	free(rf);
+	refill_free(rf);
 	sb->refill = NULL;
 }

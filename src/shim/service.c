@@ -84,9 +84,14 @@ static char *netns_path_of(json_t *spec)
 	return NULL;
 }
 
+static const char *annotation(json_t *spec, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(spec, "annotations"), key));
+}
+
 static long long annotation_int(json_t *spec, const char *key)
 {
-	const char *v = json_string_value(json_object_get(json_object_get(spec, "annotations"), key));
+	const char *v = annotation(spec, key);
 	return v ? strtoll(v, NULL, 10) : 0;
 }
 
@@ -162,8 +167,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC. */
 	_cleanup_free_ char *netns = strcmp(t->id, pod_id) == 0 ? netns_path_of(spec) : NULL;
 	struct pod_resources res = pod_resources_of(spec);
-	const char *type = json_string_value(json_object_get(json_object_get(spec, "annotations"),
-							       "io.kubernetes.cri.container-type"));
+	const char *type = annotation(spec, "io.kubernetes.cri.container-type");
 	t->cri_sandbox = type && strcmp(type, "sandbox") == 0;
 	int r = pod_boot(pod, netns, &res, err);
 	if (r == 0)
@@ -256,9 +260,9 @@ static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 	if (p->state == PROC_CREATED)
 		p->state = PROC_RUNNING;
 	tasks_unlock();
-	if (p == &t->init && !t->cri_sandbox)
-		pod_started(pod);
 	if (p == &t->init) {
+		if (!t->cri_sandbox)
+			pod_started(pod);
 		Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 		ev.container_id = t->id;
 		ev.pid = (uint32_t)p->pid;

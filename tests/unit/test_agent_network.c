@@ -1,8 +1,8 @@
 /* The agent's pod network setup, part of AdoptIdentity (src/agent/netlink.c, network.c), on
  * the host: CIDR parsing, the rtnetlink message builder (lengths, alignment, attributes
  * walked back with RTA_OK/RTA_NEXT), and, where this process may unshare its network
- * namespace (root), all of it against the new namespace's loopback device. The host's own namespace is never
- * touched: unshare(CLONE_NEWNET) moves only this process. */
+ * namespace (root), all of it against the new namespace's loopback device. The host's own
+ * namespace is never touched: unshare(CLONE_NEWNET) moves only this process. */
 #include "tap.h"
 #include "netlink.h"
 #include "network.h"

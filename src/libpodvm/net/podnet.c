@@ -404,7 +404,6 @@ int pv_pod_net_read(const char *netns_path, struct pv_pod_net *net, pv_error *er
 	return 0;
 }
 
-
 int pv_pod_net_wire_begin(struct pv_pod_net *net, const char *adopt, pv_error *err)
 {
 	net->wiring = job_begin(net, JOB_WIRE, adopt, err);
