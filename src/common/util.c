@@ -6,6 +6,9 @@
 #include <sys/file.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -294,6 +297,33 @@ int pv_parse_u64(const char *s, unsigned long long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+int pv_file_identity(const char *what, const char *path, char **out, pv_error *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return pv_error_set(err, errno, "%s %s", what, path);
+	if (asprintf(out, "%s=%s:%lld:%lld.%09ld:%llu", what, path, (long long)st.st_size,
+		     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (unsigned long long)st.st_ino) < 0)
+		return pv_error_set(err, ENOMEM, "%s %s", what, path);
+	return 0;
+}
+
+void pv_hash_hex(const char *s, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+void pv_child_reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
 }
 
 long long pv_now_ms(void)

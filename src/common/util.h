@@ -42,6 +42,15 @@ int pv_parse_u64(const char *s, unsigned long long *out);
 /* Opens (creating) dir/name and takes an exclusive flock on it, waiting for it: the fd to
  * close. `what` names the lock in errors. */
 int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *err);
+/* "what=PATH:SIZE:MTIME:INODE": changes when the file is replaced or rewritten (for cache
+ * keys: templates, the accelerator verdict). */
+int pv_file_identity(const char *what, const char *path, char **out, pv_error *err);
+/* 16 hex digits naming s (FNV-1a 64): for file names of cache entries whose full key is
+ * kept inside them to settle collisions. */
+void pv_hash_hex(const char *s, char out[17]);
+/* In a child between fork and exec: no signal blocked, SIGPIPE back to its default (podvm
+ * ignores it; that would be inherited across exec). Async-signal-safe. */
+void pv_child_reset_signals(void);
 /* Monotonic clock in milliseconds. */
 long long pv_now_ms(void);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */

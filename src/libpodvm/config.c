@@ -38,6 +38,21 @@ static int parse_pool(const char *v, unsigned *out)
 	return 0;
 }
 
+static const char *const accel_names[] = { [PV_ACCEL_AUTO] = "auto", [PV_ACCEL_KVM] = "kvm", [PV_ACCEL_TCG] = "tcg" };
+
+int pv_accel_mode_parse(const char *s, enum pv_accel_mode *out)
+{
+	for (size_t i = 0; i < sizeof(accel_names) / sizeof(*accel_names); i++)
+		if (strcasecmp(s, accel_names[i]) == 0)
+			return *out = (enum pv_accel_mode)i, 0;
+	return -EINVAL;
+}
+
+const char *pv_accel_mode_name(enum pv_accel_mode m)
+{
+	return accel_names[m];
+}
+
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)
 {
 	if (strcmp(key, "templates") == 0) {
@@ -49,6 +64,11 @@ static int set_key(struct pv_config *c, const char *key, const char *value, cons
 		if (parse_pool(value, &c->pool) < 0)
 			return pv_error_set_plain(err, EINVAL, "%s: pool = \"%s\": not a number from 0 to %d", where, value,
 						  PV_POOL_MAX);
+		return 0;
+	}
+	if (strcmp(key, "accel") == 0) {
+		if (pv_accel_mode_parse(value, &c->accel) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s: accel = \"%s\": not auto, kvm or tcg", where, value);
 		return 0;
 	}
 	return pv_error_set_plain(err, EINVAL, "%s: unknown setting \"%s\"", where, key);
@@ -111,5 +131,8 @@ int pv_config_load(struct pv_config *c, pv_error *err)
 	env = getenv("PODVM_POOL");
 	if (env && env[0] && parse_pool(env, &c->pool) < 0)
 		return pv_error_set_plain(err, EINVAL, "PODVM_POOL=%s: not a number from 0 to %d", env, PV_POOL_MAX);
+	env = getenv("PODVM_ACCEL");
+	if (env && env[0] && pv_accel_mode_parse(env, &c->accel) < 0)
+		return pv_error_set_plain(err, EINVAL, "PODVM_ACCEL=%s: not auto, kvm or tcg", env);
 	return 0;
 }

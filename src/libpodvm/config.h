@@ -7,7 +7,12 @@
 #define PV_DEFAULT_CONFIG "/etc/podvm/podvm.conf"
 #define PV_POOL_MAX 16
 
+/* Which accelerator runs VMs. auto: KVM only where a probe VM proved it runs the guest
+ * (accel.h), else TCG. */
+enum pv_accel_mode { PV_ACCEL_AUTO, PV_ACCEL_KVM, PV_ACCEL_TCG };
+
 struct pv_config {
+	enum pv_accel_mode accel;  /* `accel` / PODVM_ACCEL: auto | kvm | tcg (default auto) */
 	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
 	unsigned pool;   /* `pool` / PODVM_POOL: VMs of each pod shape kept restored and paused
 			  * (default 0; needs templates) */
@@ -17,3 +22,6 @@ struct pv_config {
 int pv_config_load(struct pv_config *c, pv_error *err);
 /* Parses the text of a config file into c; `origin` names it in errors. */
 int pv_config_parse(struct pv_config *c, const char *text, const char *origin, pv_error *err);
+/* "auto", "kvm", "tcg" (any case) -> mode; -EINVAL otherwise. */
+int pv_accel_mode_parse(const char *s, enum pv_accel_mode *out);
+const char *pv_accel_mode_name(enum pv_accel_mode m);

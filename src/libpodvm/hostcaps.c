@@ -10,8 +10,23 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+/* The module behind /dev/kvm: kvm_pvm (a software KVM for nested guests) runs only guests
+ * built for it, so messages name it. */
+static const char *kvm_module(void)
+{
+	static const char *const modules[] = { "kvm_intel", "kvm_amd", "kvm_pvm" };
+	for (size_t i = 0; i < sizeof(modules) / sizeof(*modules); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/sys/module/%s", modules[i]);
+		if (access(path, F_OK) == 0)
+			return modules[i];
+	}
+	return "kvm";
+}
+
 static void probe_kvm(struct pv_host_caps *c)
 {
+	snprintf(c->kvm_module, sizeof(c->kvm_module), "%s", kvm_module());
 	_cleanup_close_ int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm: %s", strerror(errno));
@@ -19,11 +34,12 @@ static void probe_kvm(struct pv_host_caps *c)
 	}
 	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION) {
-		snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm: API version %d, want %d", v, KVM_API_VERSION);
+		snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm (%s): API version %d, want %d", c->kvm_module, v,
+			 KVM_API_VERSION);
 		return;
 	}
-	c->kvm = true;
-	snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm usable (API %d)", v);
+	c->kvm_device = true;
+	snprintf(c->kvm_detail, sizeof(c->kvm_detail), "/dev/kvm (%s, API %d)", c->kvm_module, v);
 }
 
 static bool param_is_on(const char *path)

@@ -5,8 +5,11 @@
 #include "paths.h"
 
 struct pv_host_caps {
-	bool kvm;
-	char kvm_detail[160];     /* why not, or the API version */
+	/* /dev/kvm opens and speaks the KVM API: not proof that it runs the guest (a nested or
+	 * software KVM may not: accel.h decides). */
+	bool kvm_device;
+	char kvm_detail[160];     /* "/dev/kvm (kvm_intel, API 12)", or why it is unusable */
+	char kvm_module[16];      /* kvm_intel, kvm_amd, kvm_pvm, or kvm when none of those */
 	bool vhost_vsock;
 	bool tdx;
 	bool sev_snp;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -26,8 +27,11 @@ static void *copy_output(void *arg)
 					 &data, &len, &eof, NULL) < 0)
 			break;
 		/* Keep draining after the host side closed, so the process never blocks on us. */
-		if (host_open && len && pv_write_all(job->fd, data, len) < 0)
+		ssize_t w = host_open && len ? pv_write_all(job->fd, data, len) : 0;
+		if (w < 0)
 			host_open = false;
+		if (w == -EPIPE && io->kill_on_closed_output && !__atomic_exchange_n(&io->output_closed, 1, __ATOMIC_ACQ_REL))
+			(void)pv_agent_signal(io->agent, io->container_id, io->exec_id, SIGKILL, false, NULL);
 		free(data);
 	}
 	free(job);

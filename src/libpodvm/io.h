@@ -13,6 +13,12 @@ struct pv_io {
 	int in_fd;    /* -1: no stdin */
 	int out_fd;
 	int err_fd;   /* -1 with a terminal (it all comes on out_fd) */
+	/* An output whose reader went away (EPIPE: podvm ignores SIGPIPE) ends the process with
+	 * SIGKILL and sets output_closed, as a pipeline's writer ends (`podvm run IMAGE yes |
+	 * head`: a container's PID 1 would ignore a SIGPIPE); else the output is drained and
+	 * dropped (the shim: containerd may come back). */
+	bool kill_on_closed_output;
+	int output_closed;  /* atomic */
 	/* private */
 	pthread_t out_thread, err_thread, in_thread;
 	bool out_started, err_started, in_started;

@@ -12,6 +12,8 @@
 #include "error.h"
 #include "paths.h"
 
+#define PV_POOL_TAP_FILE "tap"
+
 struct pv_pool_dirs {
 	char *state;  /* <state_root>/pool */
 	char *data;   /* <data_root>/pool */

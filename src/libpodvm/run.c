@@ -14,6 +14,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -283,7 +284,7 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 		return atomic_load(&r->aborted) ? (pv_error_release(err), pv_error_set_plain(err, ECANCELED, "interrupted")) : -1;
 	r->io = (struct pv_io){ .agent = pv_sandbox_agent(r->sb), .container_id = r->id, .exec_id = "",
 				.in_fd = r->interactive ? in_fd : -1, .out_fd = out_fd,
-				.err_fd = r->tty ? -1 : err_fd };
+				.err_fd = r->tty ? -1 : err_fd, .kill_on_closed_output = true };
 	if (pv_io_start(&r->io, err) < 0)
 		return -1;
 	r->io_started = true;
@@ -303,6 +304,8 @@ int pv_run_wait(struct pv_run *r, int *status, pv_error *err)
 	}
 	pv_io_finish(&r->io);
 	r->io_started = false;
+	if (__atomic_load_n(&r->io.output_closed, __ATOMIC_ACQUIRE))
+		*status = 128 + SIGPIPE;  /* what a shell shows for a writer whose reader left */
 	return 0;
 }
 

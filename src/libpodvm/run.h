@@ -44,7 +44,8 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
  * given host fds (in_fd -1: none; err_fd ignored with a terminal). */
 int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *err);
 /* Waits for the container to exit and its output to drain; *status is its exit code
- * (128+N for a signal). */
+ * (128+N for a signal). An output fd whose reader went away ends the container: 141, as
+ * for a pipeline's writer killed by SIGPIPE. */
 int pv_run_wait(struct pv_run *r, int *status, pv_error *err);
 /* Forwards a signal to the container's process (once started). */
 int pv_run_signal(struct pv_run *r, int sig, pv_error *err);

@@ -1,7 +1,17 @@
-/* What the parts of the sandbox (sandbox.c: lifecycle and cold boot; sandbox_template.c:
- * restore from templates) share. Not for use outside libpodvm's sandbox files. */
+/* What the parts of the sandbox share; not for use outside libpodvm's sandbox files.
+ *
+ * A VM reaches a running agent by one of these straight recipes, each only calling down:
+ *   pv_sandbox_boot (sandbox_boot.c)  chooses a vm_source for a pod's sandbox, in one place:
+ *       source_pool.c     take a pre-restored, warmed-up VM from the pool
+ *       source_template.c restore a template (making it first: a cold boot, saved)
+ *       source_cold.c     boot the guest kernel
+ *   pv_pool_fill_main (pool_fill.c)    restore a template for the pool, warm up, park
+ *   sandbox_choose_accel (sandbox_accel.c)  boot a probe VM under KVM, once per host boot
+ * over the steps of sandbox_vm.c (host, start the VMM, connect the agent, identity). No
+ * source or step calls back up into a recipe. */
 #pragma once
 #include "sandbox.h"
+#include "accel.h"
 #include "config.h"
 #include "guest_image.h"
 #include "hostcaps.h"
@@ -25,6 +35,7 @@ struct pv_sandbox {
 	bool restored;  /* the last boot restored a template */
 	bool pooled;    /* ... by taking a pooled VM */
 	struct pool_refill *refill;  /* sandbox_refill.c */
+	char boot_failure[256];  /* why the last failed agent connection failed, in short */
 };
 
 /* What a boot found on the host. */
@@ -32,53 +43,81 @@ struct sandbox_host {
 	struct pv_host_caps caps;
 	struct pv_config config;
 	struct pv_guest_image img;
-	unsigned cid;  /* 0: agent over virtio-serial */
+	struct pv_accel accel;  /* what the VMs run under, and why */
+};
+
+/* One VM start, as the sources see it. */
+struct boot_request {
+	const struct pv_sandbox_config *cfg;  /* shape, timeout, the pod's network (or NULL) */
+	const struct sandbox_host *host;
+	bool nic;    /* the VM has a NIC: cfg->net's, or one kept for a later pod (template, pool) */
+	int tap_fd;  /* the NIC's tap when it is not cfg->net's (a pool VM's), else -1 */
 };
 
 /* How a VM differs from a plain cold boot. */
 struct sandbox_vm_variant {
-	const char *mem_path;
+	const char *mem_path;  /* guest RAM in this file (vmm/qemu.h) */
 	bool mem_shared;
-	bool incoming;
+	bool incoming;         /* restored from a migration stream */
+	unsigned cid;          /* agent over vsock with this CID; 0: virtio-serial */
 };
 
-/* Caps, config, guest image; the agent channel for a boot from source. */
-int sandbox_probe_host(const struct pv_paths *paths, enum pv_boot_source source, struct sandbox_host *h,
-		       pv_error *err);
-/* Whether the VM has a NIC. */
-static inline bool sandbox_has_nic(const struct pv_sandbox_config *cfg)
-{
-	return cfg->net != NULL || cfg->template_nic;
-}
-/* The template key of the sandbox's shape (malloc'd into *key). */
-int sandbox_template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			 const struct sandbox_host *h, char **key, pv_error *err);
-/* Frees sb but leaves its VM running and its state directory in place (a pooled VM). */
-void sandbox_release(struct pv_sandbox *sb);
-/* Takes a VM of the sandbox's shape from its pool, if the sandbox can use one and one is
- * there: sets sb->pooled (and sb->restored). A pooled VM that fails to start is removed with
- * a warning; 0 with sb->pooled false means "restore instead". */
-int sandbox_take_from_pool(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			   const struct sandbox_host *h, pv_error *err);
-/* Whether the sandbox could take a pooled VM (see sandbox.h). */
-bool sandbox_poolable(struct pv_sandbox *sb);
-/* Starts a detached process that tops the sandbox shape's pool up to `target` VMs, when
- * pv_sandbox_refill_pool says the pod has started or a few seconds have passed. */
-void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target);
-/* Starts a scheduled refill now if it has not started, and waits for the thread. */
-void sandbox_finish_pool_refill(struct pv_sandbox *sb);
+/* ---- where a VM comes from ---- */
+
+struct vm_source {
+	const char *how;  /* "booted cold": the sandbox's `boot` file, PODVM_DEBUG */
+	bool new_tap;     /* the pod's network must be wired to a new tap first */
+	/* Starts the VM and connects its agent. 1: started; 0: not from this source this time
+	 * (nothing left running, any warning given), try the next; -1: failed. */
+	int (*start)(struct pv_sandbox *sb, const struct boot_request *req, pv_error *err);
+};
+extern const struct vm_source sandbox_source_pool, sandbox_source_template, sandbox_source_cold;
+
+/* ---- steps (sandbox_vm.c) ---- */
+
+/* Caps, config, guest image, and the accelerator (which may probe: sandbox_accel.c; `warn`
+ * as there). */
+int sandbox_probe_host(const struct pv_paths *paths, bool warn, struct sandbox_host *h, pv_error *err);
+void sandbox_host_clear(struct sandbox_host *h);
+/* The agent timeout of a boot: cfg's, or the default; at most cap_ms when cap_ms > 0. */
+int sandbox_boot_timeout(const struct pv_sandbox_config *cfg, int cap_ms);
+/* Spawns the VMM. */
+int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, const struct sandbox_vm_variant *v,
+		     pv_error *err);
+/* Connects the agent and waits until it answers; fails at once when the guest stops or the
+ * VMM exits (vmm/watch.h), with a line naming why and the guest console's last line. */
+int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err);
+/* Both: a VM with a ready agent. */
+int sandbox_boot_vm(struct pv_sandbox *sb, const struct boot_request *req, const struct sandbox_vm_variant *v,
+		    int timeout_ms, pv_error *err);
+/* Undoes a failed start so that another source can start the VM in the same directory. */
+void sandbox_abandon_vm(struct pv_sandbox *sb);
 /* AdoptIdentity: host randomness, the host's clock, hostname; the NIC readdressed from
  * from_mac to to_mac unless both are NULL; then the pod's network net (if not NULL). */
 int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
 			  const struct pv_pod_net *net, pv_error *err);
+/* Writes how the VM started (`how` in ms) to <state>/boot; on stderr under PODVM_DEBUG. */
+void sandbox_note_boot(struct pv_sandbox *sb, const char *how, long long ms);
+
+/* ---- templates and pools ---- */
+
+/* The template key of the request's shape (malloc'd into *key). */
+int sandbox_template_key(struct pv_sandbox *sb, const struct boot_request *req, char **key, pv_error *err);
+/* Frees sb but leaves its VM running and its state directory in place (a pooled VM). */
+void sandbox_release(struct pv_sandbox *sb);
+/* Whether the sandbox could take a pooled VM (see sandbox.h). */
+bool sandbox_poolable(struct pv_sandbox *sb);
+/* Starts a detached process that tops the request's shape's pool up to `target` VMs, when
+ * pv_sandbox_refill_pool says the pod has started or a few seconds have passed. */
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req, unsigned target);
+/* Starts a scheduled refill now if it has not started, and waits for the thread. */
+void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
  * pod's first one runs warm; its first share must be empty. */
 int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);
-int sandbox_start_vm(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-		     const struct sandbox_host *host, const struct sandbox_vm_variant *v, pv_error *err);
-int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err);
-/* Restores a template of the sandbox's shape (making it first when there is none) and sets
- * sb->restored. A broken template is removed and a warning issued: 0 with sb->restored false
- * means "boot cold". Fails only when the template could not be made. */
-int sandbox_boot_from_template(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			       const struct sandbox_host *host, pv_error *err);
+
+/* ---- the accelerator (sandbox_accel.c) ---- */
+
+/* Fills h->accel from h->config.accel: for auto, the cached verdict or a probe VM's. With
+ * `warn`, a fresh verdict of TCG on a host with a /dev/kvm is a warning (pv_warning). */
+int sandbox_choose_accel(const struct pv_paths *paths, struct sandbox_host *h, bool warn, pv_error *err);

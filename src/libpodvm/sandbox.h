@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include "error.h"
 #include "paths.h"
+#include "accel.h"
 #include "net/podnet.h"
 #include "ttrpc.h"
 
@@ -10,20 +11,7 @@
 
 struct pv_sandbox;
 
-enum pv_boot_source {
-	PV_BOOT_AUTO,           /* restore from a template (made first if missing) unless the
-				 * config turns templates off; a broken template: cold boot */
-	PV_BOOT_COLD,
-	PV_BOOT_MAKE_TEMPLATE,  /* cold, for a template: RAM in template_mem_path, NIC unbacked */
-	PV_BOOT_POOL_FILL,      /* restored for a pool (pool.h), its NIC on pool_tap_fd; no
-				 * identity yet, no cold boot if the template fails */
-};
-
 struct pv_sandbox_config {
-	enum pv_boot_source source;
-	const char *template_mem_path;  /* PV_BOOT_MAKE_TEMPLATE */
-	bool template_nic;              /* PV_BOOT_MAKE_TEMPLATE, _POOL_FILL: give the VM a NIC */
-	int pool_tap_fd;                /* PV_BOOT_POOL_FILL with template_nic */
 	unsigned vcpus;
 	unsigned mem_mib;
 	int boot_timeout_ms;
@@ -41,12 +29,13 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 /* Exports a host directory to the guest as `tag` (before boot). */
 int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
 			 bool readonly, pv_error *err);
-/* Starts the VM, waits until its agent answers and gives it its identity and, with
- * cfg->net, the pod's network (wired on the host, configured in the guest). */
+/* Starts the VM (from the pool, a template or a cold boot, as the config says), waits until
+ * its agent answers and gives it its identity and, with cfg->net, the pod's network (wired
+ * on the host, configured in the guest). */
 int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_error *err);
-/* After a PV_BOOT_MAKE_TEMPLATE boot: drops the agent connection, pauses the VM and saves
- * its device state to state_path (vmm/snapshot.h). */
-int pv_sandbox_save(struct pv_sandbox *sb, const char *state_path, pv_error *err);
+/* The accelerator this host's VMs run under and why (accel.h); for `auto`, the cached
+ * verdict, or a probe VM's when there is none yet. */
+int pv_sandbox_accel(const struct pv_paths *paths, struct pv_accel *out, pv_error *err);
 /* Whether the last boot restored a template. */
 bool pv_sandbox_restored(struct pv_sandbox *sb);
 /* Whether the last boot took a pooled VM. */

@@ -44,6 +44,7 @@ static void spawn_filler(char **argv)
 			dup2(null, 0);
 			dup2(null, 1);
 			close_range(3, ~0U, 0);
+			pv_child_reset_signals();
 			execv(argv[0], argv);
 		}
 		_exit(0);
@@ -67,8 +68,9 @@ static void *refill_thread(void *arg)
 }
 
 /* <self> --podvm-pool-fill TARGET VCPUS MEM NIC TIMEOUT TAG... (pv_pool_fill_main). */
-static char **filler_argv(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
+static char **filler_argv(struct pv_sandbox *sb, const struct boot_request *req, unsigned target)
 {
+	const struct pv_sandbox_config *cfg = req->cfg;
 	char self[4096], num[5][24];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
@@ -77,7 +79,7 @@ static char **filler_argv(struct pv_sandbox *sb, const struct pv_sandbox_config 
 	snprintf(num[0], sizeof(num[0]), "%u", target);
 	snprintf(num[1], sizeof(num[1]), "%u", cfg->vcpus);
 	snprintf(num[2], sizeof(num[2]), "%u", cfg->mem_mib);
-	snprintf(num[3], sizeof(num[3]), "%d", sandbox_has_nic(cfg));
+	snprintf(num[3], sizeof(num[3]), "%d", req->nic);
 	snprintf(num[4], sizeof(num[4]), "%d", cfg->boot_timeout_ms);
 	char **argv = NULL;
 	bool ok = pv_strv_push(&argv, self) == 0 && pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0;
@@ -100,10 +102,10 @@ static void refill_free(struct pool_refill *rf)
 	free(rf);
 }
 
-void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, unsigned target)
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req, unsigned target)
 {
 	struct pool_refill *rf = calloc(1, sizeof(*rf));
-	if (rf == NULL || (rf->argv = filler_argv(sb, cfg, target)) == NULL) {
+	if (rf == NULL || (rf->argv = filler_argv(sb, req, target)) == NULL) {
 		free(rf);
 		return;  /* the next pod's boot asks again */
 	}

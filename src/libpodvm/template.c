@@ -22,17 +22,6 @@ int pv_templates_dir(const struct pv_paths *paths, char **dir, pv_error *err)
 	return 0;
 }
 
-static int describe_file(const char *what, const char *path, char **out, pv_error *err)
-{
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return pv_error_set(err, errno, "%s %s", what, path);
-	if (asprintf(out, "%s=%s:%lld:%lld.%09ld:%llu", what, path, (long long)st.st_size,
-		     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (unsigned long long)st.st_ino) < 0)
-		return pv_error_set(err, ENOMEM, "template key");
-	return 0;
-}
-
 static int describe_shares(const struct pv_template_shape *s, char **out)
 {
 	_cleanup_free_ char *tags = strdup("");
@@ -50,8 +39,8 @@ int pv_template_key(const struct pv_template_shape *s, const char *kernel, const
 		    const char *qemu, char **key, pv_error *err)
 {
 	_cleanup_free_ char *k = NULL, *i = NULL, *q = NULL, *tags = NULL;
-	if (describe_file("kernel", kernel, &k, err) < 0 || describe_file("initrd", initrd, &i, err) < 0 ||
-	    describe_file("vmm", qemu, &q, err) < 0)
+	if (pv_file_identity("kernel", kernel, &k, err) < 0 || pv_file_identity("initrd", initrd, &i, err) < 0 ||
+	    pv_file_identity("vmm", qemu, &q, err) < 0)
 		return -1;
 	if (describe_shares(s, &tags) < 0 ||
 	    asprintf(key, "%s %s %s %s accel=%s vcpus=%u mem=%uM net=%d debug=%d shares=%s\n", KEY_FORMAT,
@@ -60,24 +49,18 @@ int pv_template_key(const struct pv_template_shape *s, const char *kernel, const
 	return 0;
 }
 
-/* FNV-1a: names the directory; the key file inside settles collisions. */
-static uint64_t hash_key(const char *key)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	return h;
-}
-
+/* The hash names the directory; the key file inside settles collisions. */
 void pv_template_hash(const char *key, char out[17])
 {
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_key(key));
+	pv_hash_hex(key, out);
 }
 
 int pv_template_paths(const char *templates_dir, const char *key, struct pv_template *t, pv_error *err)
 {
 	memset(t, 0, sizeof(*t));
-	if (asprintf(&t->dir, "%s/%016llx", templates_dir, (unsigned long long)hash_key(key)) < 0 ||
+	char hash[17];
+	pv_hash_hex(key, hash);
+	if (asprintf(&t->dir, "%s/%s", templates_dir, hash) < 0 ||
 	    asprintf(&t->state_path, "%s/state", t->dir) < 0 || asprintf(&t->mem_path, "%s/mem", t->dir) < 0) {
 		pv_template_clear(t);
 		return pv_error_set(err, ENOMEM, "template");
@@ -100,8 +83,9 @@ bool pv_template_valid(const struct pv_template *t, const char *key, unsigned me
 
 int pv_template_lock(const char *templates_dir, const char *key, pv_error *err)
 {
-	char name[32];
-	snprintf(name, sizeof(name), "%016llx.lock", (unsigned long long)hash_key(key));
+	char hash[17], name[32];
+	pv_hash_hex(key, hash);
+	snprintf(name, sizeof(name), "%s.lock", hash);
 	return pv_lock_file(templates_dir, name, "template lock", err);
 }
 

@@ -3,6 +3,7 @@
 #include "guest_image.h"
 #include "hostcaps.h"
 #include "paths.h"
+#include "sandbox.h"
 
 #include <stdio.h>
 
@@ -29,6 +30,21 @@ static int report_image(const struct pv_paths *paths)
 	return 0;
 }
 
+/* Which accelerator VMs get and why: the same choice a boot makes (probing KVM when no
+ * verdict is cached yet). */
+static void report_accel(const struct pv_paths *paths)
+{
+	struct pv_accel a;
+	pv_error err = NULL;
+	if (pv_sandbox_accel(paths, &a, &err) < 0) {
+		printf("accelerator:  unknown (%s)\n", err->msg);
+		pv_error_release(&err);
+		return;
+	}
+	printf("accelerator:  %s (accel = %s: %s)\n", a.kvm ? "kvm" : "tcg (software emulation)",
+	       pv_accel_mode_name(a.mode), a.reason);
+}
+
 int cmd_check(int argc, char **argv)
 {
 	(void)argv;
@@ -45,7 +61,8 @@ int cmd_check(int argc, char **argv)
 	struct pv_host_caps c;
 	pv_host_caps_probe(&paths, &c);
 	pv_host_caps_probe_qemu_version(&c);
-	printf("accelerator:  %s (%s)\n", c.kvm ? "kvm" : "tcg (software emulation)", c.kvm_detail);
+	report_accel(&paths);
+	printf("kvm device:   %s\n", c.kvm_detail);
 	printf("vhost-vsock:  %s (agent channel: %s)\n", yes_no(c.vhost_vsock), c.vhost_vsock ? "vsock" : "virtio-serial");
 	printf("intel tdx:    %s\n", yes_no(c.tdx));
 	printf("amd sev-snp:  %s\n", yes_no(c.sev_snp));

@@ -1,6 +1,7 @@
 /* podvm: run containers in microVMs without a cluster. A thin front end over libpodvm. */
 #include "commands.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* A write to a peer that went away (a dead VMM's QMP socket, a closed stdout) is an
+	 * error the code reports, never a silent death (children get SIGPIPE back: util.h). */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 125;

@@ -43,7 +43,6 @@ static int serve(const struct shim_opts *o, pv_error *err)
 	unsigned long long n;
 	if (fd == NULL || pv_parse_u64(fd, &n) < 0)
 		return pv_error_set_plain(err, EINVAL, "no listening socket (the shim is started by `start`)");
-	signal(SIGPIPE, SIG_IGN);
 	return shim_serve(o, (int)n, err);
 }
 
@@ -51,6 +50,8 @@ int main(int argc, char **argv)
 {
 	struct shim_opts o = { 0 };
 	pv_error err = NULL;
+	/* A peer that went away (containerd, a dead VMM) is an error, never a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && strcmp(argv[1], PV_POOL_FILL_ARG) == 0)
 		return pv_pool_fill_main(argc, argv);  /* started by a pod's boot (sandbox.h) */
 	int r = parse(argc, argv, &o, &err);

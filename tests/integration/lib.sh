@@ -15,6 +15,10 @@ if [ -z "$FIX" ]; then
 	"$ROOT/tests/fixtures/make-images.sh" "$FIX" >/dev/null
 fi
 T_NUM=0
+# The accelerator verdict (src/libpodvm/accel.h) is made once per state directory, with a
+# warning line when it is TCG: made here, so that the one-line error checks below see only
+# their own lines. test_accel.sh tests the verdict itself, in state directories of its own.
+"$PODVM" check >/dev/null 2>&1 || true
 
 cleanup_tmp() {
 	# Only processes whose command line names this script's temp dir: never anyone else's.
@@ -67,9 +71,10 @@ expect_match() {
 # Nothing of podvm's may remain: state dirs, unpacked rootfs, VMM processes, mounts.
 leftovers() {
 	local found=""
-	# The shims' socket directory may stay (as containerd's /run/containerd/s), empty.
+	# The shims' socket directory may stay (as containerd's /run/containerd/s), empty; so
+	# does the accelerator verdict, for this boot of the host.
 	local state
-	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx shim)
+	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx -e shim -e accel)
 	[ -n "$state" ] && found="$found state:$state"
 	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
 	# VM templates are meant to stay; a half-made one (.tmp) is not.

@@ -67,6 +67,10 @@ state = "$CTD/state"
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-cold.options]
         ConfigPath = "$TMP/podvm-cold.conf"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-kvm]
+      runtime_type = "io.containerd.podvm.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-kvm.options]
+        ConfigPath = "$TMP/podvm-kvm.conf"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool]
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool.options]
@@ -74,6 +78,7 @@ state = "$CTD/state"
 EOC
 printf 'templates = off\n' >"$TMP/podvm-cold.conf"
 printf 'pool = 1\n' >"$TMP/podvm-pool.conf"
+printf 'accel = kvm\n' >"$TMP/podvm-kvm.conf"
 # containerd passes its environment (PODVM_* from lib.sh, PATH) on to the shims it starts.
 PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
 CTD_PID=$!
@@ -343,6 +348,24 @@ expect_eq "runtime options: ExecSync" cold-ok "$(cri exec-sync "$k1" -- echo col
 t "runtime options: StopPodSandbox" cri stop-pod "$pod"
 t "runtime options: RemovePodSandbox" cri remove-pod "$pod"
 leftovers "a cold-booted podvm pod"
+
+# A RuntimeClass whose config says accel = kvm, where KVM cannot run the guest (the verdict
+# lib.sh's podvm check made for this state directory): RunPodSandbox fails in seconds, not
+# at the boot timeout, saying why; nothing is left.
+if [ -e /dev/kvm ] && [ "$(sed -n 2p "$(ls "$PODVM_STATE_DIR"/accel/* | grep -v '\.lock$' | head -1)")" = tcg ]; then
+	start=$(date +%s%N)
+	out=$(cri run-pod kvm --runtime-handler podvm-kvm --log-dir "$TMP/logs/kvm" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+	rc=$?
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	t_result "accel = kvm: RunPodSandbox fails" "$([ $rc -ne 0 ] && echo 0 || echo 1)" "$out"
+	expect_match "accel = kvm: the error says why" "(guest stopped while booting|VMM exited while the guest booted)" "$out"
+	t "accel = kvm: RunPodSandbox failed fast ($ms ms; the boot timeout is 60 s)" test "$ms" -lt 20000
+	cri remove-all-pods >/dev/null 2>&1
+	expect_eq "accel = kvm: no VMM left" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/")"
+	leftovers "a pod whose RuntimeClass says accel = kvm where KVM cannot run the guest"
+else
+	t_skip "accel = kvm where KVM cannot run the guest" "no /dev/kvm, or KVM runs the guest here"
+fi
 
 # A pool of VMs restored and paused ahead of pods (runtime options name a config file with
 # `pool = 1`). The first pod finds the pool empty and restores; after it, the pool is filled.

@@ -77,9 +77,7 @@ static int memfd_with(const char *name, const char *text)
 
 static void exec_child(const char *bin, char **env, int in, int out, int errout)
 {
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);  /* podvm blocks the signals it forwards */
+	pv_child_reset_signals();  /* podvm blocks the signals it forwards, ignores SIGPIPE */
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
 		_exit(127);
 	char *argv[] = { (char *)bin, NULL };

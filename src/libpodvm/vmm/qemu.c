@@ -13,6 +13,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,14 +202,30 @@ char **pv_vm_argv(const struct pv_vm_config *c, const struct pv_vm *vm)
 	return a;
 }
 
-static int set_paths(struct pv_vm *vm, const char *dir)
+#define LONGEST_SOCKET "/agent.sock"
+
+int pv_vm_check_state_dir(const char *dir, pv_error *err)
 {
+	/* Else QEMU's own "Path must be less than 108 bytes" would be all the user sees. */
+	size_t limit = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+	size_t need = strlen(dir) + strlen(LONGEST_SOCKET);
+	if (need > limit)
+		return pv_error_set_plain(err, ENAMETOOLONG,
+					  "state directory %s: too long for the VM's unix sockets (%zu bytes, at most %zu)",
+					  dir, need, limit);
+	return 0;
+}
+
+static int set_paths(struct pv_vm *vm, const char *dir, pv_error *err)
+{
+	if (pv_vm_check_state_dir(dir, err) < 0)
+		return -1;
 	if (asprintf(&vm->qmp_path, "%s/qmp.sock", dir) < 0 ||
-	    asprintf(&vm->agent_path, "%s/agent.sock", dir) < 0 ||
+	    asprintf(&vm->agent_path, "%s" LONGEST_SOCKET, dir) < 0 ||
 	    asprintf(&vm->console_path, "%s/console.log", dir) < 0 ||
 	    asprintf(&vm->log_path, "%s/vmm.log", dir) < 0 ||
 	    asprintf(&vm->pid_path, "%s/vmm.pid", dir) < 0)
-		return -ENOMEM;
+		return pv_error_set(err, ENOMEM, "VMM");
 	return 0;
 }
 
@@ -225,9 +242,7 @@ static void __attribute__((noreturn)) exec_child(char **argv, const char *log_pa
 	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
 		goto fail;
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	pv_child_reset_signals();
 	execv(argv[0], argv);
 fail:;
 	int e = errno;
@@ -309,6 +324,23 @@ void pv_vm_last_line(const char *path, char *out, size_t len)
 	snprintf(out, len, "%s", start);
 }
 
+void pv_vm_log_find(const char *path, const char *needle, char *out, size_t len)
+{
+	_cleanup_free_ char *text = NULL;
+	if (path && pv_read_file(path, 1 << 20, &text, NULL, NULL) == 0) {
+		for (char *line = text, *next; *line; line = next) {
+			next = line + strcspn(line, "\n");
+			if (*next)
+				*next++ = '\0';
+			if (strstr(line, needle)) {
+				snprintf(out, len, "%s", line);
+				return;
+			}
+		}
+	}
+	pv_vm_last_line(path, out, len);
+}
+
 static int exited_error(struct pv_vm *vm, pv_error *err)
 {
 	char line[300];
@@ -334,8 +366,8 @@ static int wait_for_sockets(struct pv_vm *vm, const struct pv_vm_config *c, int 
 int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, pv_error *err)
 {
 	memset(vm, 0, sizeof(*vm));
-	if (set_paths(vm, c->state_dir) < 0)
-		return pv_error_set(err, ENOMEM, "VMM");
+	if (set_paths(vm, c->state_dir, err) < 0)
+		return -1;
 	/* A VM started again in the same directory (a cold boot after a failed restore) must
 	 * not take its predecessor's sockets for its own. */
 	unlink(vm->qmp_path);
@@ -427,8 +459,8 @@ int pv_vm_adopt(const char *state_dir, const char *name, struct pv_vm *vm, pv_er
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->pidfd = -1;
-	if (set_paths(vm, state_dir) < 0)
-		return pv_error_set(err, ENOMEM, "VMM");
+	if (set_paths(vm, state_dir, err) < 0)
+		return -1;
 	int pid = find_adoptee(vm, name, err);
 	if (pid < 0)
 		return -1;

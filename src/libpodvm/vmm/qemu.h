@@ -51,6 +51,9 @@ struct pv_vm {
 	int pidfd;
 };
 
+/* Whether the VM's unix sockets fit under dir (sun_path holds 107 bytes): else an error
+ * naming the directory. */
+int pv_vm_check_state_dir(const char *dir, pv_error *err);
 /* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
 char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
 /* Spawns QEMU and waits until its QMP and agent sockets exist. On failure nothing keeps
@@ -68,6 +71,10 @@ void pv_vm_stop(struct pv_vm *vm);
 void pv_vm_kill(struct pv_vm *vm);
 /* The last non-empty line of a log file, for error messages ("" if none). */
 void pv_vm_last_line(const char *path, char *out, size_t len);
+/* The first line of a log file that contains needle, else its last line: what QEMU's log
+ * says went wrong ("error": a failed assertion that follows says less), why a guest
+ * console ended ("Kernel panic": the lines after it say less). */
+void pv_vm_log_find(const char *path, const char *needle, char *out, size_t len);
 void pv_vm_clear(struct pv_vm *vm);
 /* Takes over a running QEMU that another process started with its files in state_dir (a
  * pooled VM): its pid from the pid file, checked to be a QEMU whose command line names

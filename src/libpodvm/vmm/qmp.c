@@ -51,6 +51,21 @@ static json_t *read_message(struct pv_qmp *q, pv_error *err)
 	}
 }
 
+/* send(MSG_NOSIGNAL): a VMM that died is an EPIPE error, never a SIGPIPE. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int send_command(struct pv_qmp *q, const char *command, json_t *args, pv_error *err)
 {
 	json_t *cmd = json_pack("{s:s}", "execute", command);
@@ -62,11 +77,8 @@ static int send_command(struct pv_qmp *q, const char *command, json_t *args, pv_
 	json_decref(cmd);
 	if (text == NULL)
 		return pv_error_set(err, ENOMEM, "QMP");
-	ssize_t n = pv_write_all(q->fd, text, strlen(text));
-	if (n >= 0)
-		n = pv_write_all(q->fd, "\n", 1);
-	if (n < 0)
-		return pv_error_set(err, (int)-n, "QMP: send %s", command);
+	if (send_all(q->fd, text, strlen(text)) < 0 || send_all(q->fd, "\n", 1) < 0)
+		return pv_error_set(err, errno, "QMP: send %s", command);
 	return 0;
 }
 
@@ -120,6 +132,34 @@ int pv_qmp_connect(const char *path, int timeout_ms, struct pv_qmp **out, pv_err
 	}
 	*out = q;
 	return 0;
+}
+
+static bool has_message(const struct pv_qmp *q)
+{
+	return memchr(q->buf, '\n', q->used) != NULL;
+}
+
+int pv_qmp_wait_event(struct pv_qmp *q, int stop_fd, json_t **event, pv_error *err)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = stop_fd, .events = POLLIN }, { .fd = q->fd, .events = POLLIN } };
+		if (!has_message(q)) {
+			if (poll(p, 2, -1) < 0 && errno != EINTR)
+				return pv_error_set(err, errno, "QMP: poll");
+			if (p[0].revents)
+				return 0;
+			if (!p[1].revents)
+				continue;
+		}
+		json_t *msg = read_message(q, err);
+		if (msg == NULL)
+			return -1;
+		if (json_object_get(msg, "event")) {
+			*event = msg;
+			return 1;
+		}
+		json_decref(msg);  /* a late answer */
+	}
 }
 
 void pv_qmp_close(struct pv_qmp *q)

@@ -9,4 +9,7 @@ struct pv_qmp;
 int pv_qmp_connect(const char *socket_path, int timeout_ms, struct pv_qmp **out, pv_error *err);
 /* Runs a command; *ret (may be NULL) receives the "return" value. Events are skipped. */
 int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t **ret, pv_error *err);
+/* Waits for the next asynchronous event (a buffered one first) or for stop_fd to become
+ * readable. 1: *event set (json_decref it); 0: stop_fd; -1: the connection failed or ended. */
+int pv_qmp_wait_event(struct pv_qmp *q, int stop_fd, json_t **event, pv_error *err);
 void pv_qmp_close(struct pv_qmp *q);

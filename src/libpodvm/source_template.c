@@ -1,5 +1,6 @@
-/* Booting a sandbox from a VM template (template.h): made on first use by a cold boot of
- * an identical VM with no pod attached, then restored for every sandbox of that shape. */
+/* A VM restored from a template (template.h): made on first use by a cold boot of an
+ * identical VM with no pod attached, saved paused, then restored for every sandbox of that
+ * shape. */
 #include "sandbox-internal.h"
 #include "cleanup.h"
 #include "template.h"
@@ -14,17 +15,17 @@
 
 #define RESTORE_TIMEOUT_MS 10000
 
-int sandbox_template_key(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			 const struct sandbox_host *h, char **key, pv_error *err)
+int sandbox_template_key(struct pv_sandbox *sb, const struct boot_request *req, char **key, pv_error *err)
 {
 	_cleanup_free_ const char **tags = calloc(sb->n_shares + 1, sizeof(*tags));
 	if (tags == NULL)
 		return pv_error_set(err, ENOMEM, "template");
 	for (size_t i = 0; i < sb->n_shares; i++)
 		tags[i] = sb->shares[i].tag;
+	const struct sandbox_host *h = req->host;
 	struct pv_template_shape shape = {
-		.vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib, .has_net = sandbox_has_nic(cfg),
-		.kvm = h->caps.kvm, .debug = sb->debug, .share_tags = tags, .n_shares = sb->n_shares,
+		.vcpus = req->cfg->vcpus, .mem_mib = req->cfg->mem_mib, .has_net = req->nic,
+		.kvm = h->accel.kvm, .debug = sb->debug, .share_tags = tags, .n_shares = sb->n_shares,
 	};
 	return pv_template_key(&shape, h->img.kernel, h->img.initrd, h->caps.qemu_path, key, err);
 }
@@ -47,7 +48,25 @@ static int new_template_sandbox(struct pv_sandbox *sb, const char *tmp_dir, stru
 	return 0;
 }
 
-static int make_template(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const char *key,
+/* A cold boot with its RAM written through to mem, NIC unbacked; then the agent connection
+ * dropped (the guest waits for its next host end: a restored VM's) and the VM saved. */
+static int boot_and_save(struct pv_sandbox *tsb, const struct boot_request *req, const char *mem, const char *state,
+			 pv_error *err)
+{
+	struct pv_sandbox_config tcfg = *req->cfg;
+	tcfg.net = NULL;
+	struct boot_request treq = { .cfg = &tcfg, .host = req->host, .nic = req->nic, .tap_fd = -1 };
+	struct sandbox_vm_variant v = { .mem_path = mem, .mem_shared = true };
+	long long t0 = pv_now_ms();
+	if (sandbox_boot_vm(tsb, &treq, &v, sandbox_boot_timeout(&tcfg, 0), err) < 0)
+		return -1;
+	sandbox_note_boot(tsb, sandbox_source_cold.how, pv_now_ms() - t0);
+	ttrpc_client_free(tsb->agent);
+	tsb->agent = NULL;
+	return pv_vm_save(&tsb->vm, state, err);
+}
+
+static int make_template(struct pv_sandbox *sb, const struct boot_request *req, const char *key,
 			 const struct pv_template *t, pv_error *err)
 {
 	_cleanup_free_ char *tmp = NULL, *mem = NULL, *state = NULL;
@@ -60,16 +79,9 @@ static int make_template(struct pv_sandbox *sb, const struct pv_sandbox_config *
 	if (mkdir(tmp, 0700) < 0)
 		return pv_error_set(err, errno, "template %s", tmp);
 	struct pv_sandbox *tsb = NULL;
-	struct pv_sandbox_config tcfg = {
-		.source = PV_BOOT_MAKE_TEMPLATE, .template_mem_path = mem, .template_nic = sandbox_has_nic(cfg),
-		.vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib, .boot_timeout_ms = cfg->boot_timeout_ms,
-		.outlive_thread = cfg->outlive_thread,
-	};
 	int r = new_template_sandbox(sb, tmp, &tsb, err);
 	if (r == 0)
-		r = pv_sandbox_boot(tsb, &tcfg, err);
-	if (r == 0)
-		r = pv_sandbox_save(tsb, state, err);
+		r = boot_and_save(tsb, req, mem, state, err);
 	pv_sandbox_destroy(tsb);
 	if (r == 0)
 		r = pv_template_install(t, tmp, key, err);
@@ -81,7 +93,7 @@ static int make_template(struct pv_sandbox *sb, const struct pv_sandbox_config *
 }
 
 /* The template for key, made if missing, under a lock shared with other podvm processes. */
-static int find_or_make(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const char *key,
+static int find_or_make(struct pv_sandbox *sb, const struct boot_request *req, const char *key,
 			struct pv_template *t, pv_error *err)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -90,51 +102,45 @@ static int find_or_make(struct pv_sandbox *sb, const struct pv_sandbox_config *c
 	_cleanup_close_ int lock = pv_template_lock(dir, key, err);
 	if (lock < 0)
 		return -1;
-	if (pv_template_valid(t, key, cfg->mem_mib))
+	if (pv_template_valid(t, key, req->cfg->mem_mib))
 		return 0;
-	return make_template(sb, cfg, key, t, err);
+	return make_template(sb, req, key, t, err);
 }
 
-static int restore(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg, const struct sandbox_host *h,
-		   const struct pv_template *t, pv_error *err)
+static int restore(struct pv_sandbox *sb, const struct boot_request *req, const struct pv_template *t,
+		   pv_error *err)
 {
+	/* Templates are restored over virtio-serial, whose host end is a plain socket path. */
 	struct sandbox_vm_variant v = { .mem_path = t->mem_path, .mem_shared = false, .incoming = true };
-	int timeout = cfg->boot_timeout_ms > 0 && cfg->boot_timeout_ms < RESTORE_TIMEOUT_MS ? cfg->boot_timeout_ms
-											     : RESTORE_TIMEOUT_MS;
-	if (sandbox_start_vm(sb, cfg, h, &v, err) < 0 || pv_vm_restore(&sb->vm, t->state_path, timeout, err) < 0 ||
+	int timeout = sandbox_boot_timeout(req->cfg, RESTORE_TIMEOUT_MS);
+	if (sandbox_start_vm(sb, req, &v, err) < 0 || pv_vm_restore(&sb->vm, t->state_path, timeout, err) < 0 ||
 	    sandbox_connect_agent(sb, 0, timeout, err) < 0)
 		return -1;
 	return 0;
 }
 
-/* Undoes a failed restore so that a cold boot can follow in the same state directory. */
-static void abandon_restore(struct pv_sandbox *sb)
-{
-	if (sb->agent)
-		ttrpc_client_free(sb->agent);
-	sb->agent = NULL;
-	pv_vm_stop(&sb->vm);
-	pv_vm_clear(&sb->vm);
-}
-
-int sandbox_boot_from_template(struct pv_sandbox *sb, const struct pv_sandbox_config *cfg,
-			       const struct sandbox_host *h, pv_error *err)
+/* 1: restored; 0: the template was broken (removed, with a warning); -1: no template could
+ * be made. */
+static int start_from_template(struct pv_sandbox *sb, const struct boot_request *req, pv_error *err)
 {
 	_cleanup_free_ char *key = NULL;
 	struct pv_template t = { 0 };
-	if (sandbox_template_key(sb, cfg, h, &key, err) < 0 || find_or_make(sb, cfg, key, &t, err) < 0) {
+	if (sandbox_template_key(sb, req, &key, err) < 0 || find_or_make(sb, req, key, &t, err) < 0) {
 		pv_template_clear(&t);
 		return -1;
 	}
 	pv_error restore_err = NULL;
-	if (restore(sb, cfg, h, &t, &restore_err) == 0) {
-		sb->restored = true;
-	} else {
+	int r = restore(sb, req, &t, &restore_err) == 0;
+	if (!r) {
 		pv_warning("VM template %s: %s; removed it, booting cold", t.dir, restore_err->msg);
 		pv_error_release(&restore_err);
-		abandon_restore(sb);
+		sandbox_abandon_vm(sb);
 		pv_template_discard(&t);
 	}
 	pv_template_clear(&t);
-	return 0;
+	return r;
 }
+
+const struct vm_source sandbox_source_template = {
+	.how = "restored from a template", .new_tap = true, .start = start_from_template,
+};
