@@ -15,11 +15,25 @@
  * is no use to podvm. */
 #define PROBE_TIMEOUT_MS 10000
 
+/* A failure that names KVM (an internal error the watch saw, QEMU's KVM code giving up, in
+ * its message or anywhere in QEMU's log) is KVM's; any other one may be the guest image's
+ * or the VMM's. */
+static bool names_kvm(const char *text)
+{
+	return strstr(text, "KVM") || strstr(text, "kvm_") || strstr(text, "kvm.c") || strstr(text, "initialize kvm");
+}
+
+static bool log_names_kvm(const char *log_path)
+{
+	_cleanup_free_ char *text = NULL;
+	return log_path && pv_read_file(log_path, 1 << 20, &text, NULL, NULL) == 0 && names_kvm(text);
+}
+
 /* Boots a probe VM under KVM (kvm) or TCG and stops it: 0 when its agent answered (*ms
- * after the start), 1 when it did not (the short why in why), -1 with *err when no VM
- * could be tried. */
+ * after the start), 1 when it did not (the short why in why; *kvm_named when that or
+ * QEMU's log names KVM), -1 with *err when no VM could be tried. */
 static int probe_boot(const struct pv_paths *paths, const struct sandbox_host *h, bool kvm, char *why, size_t len,
-		      long long *ms, pv_error *err)
+		      bool *kvm_named, long long *ms, pv_error *err)
 {
 	char id[64], rnd[9];
 	if (pv_random_hex(rnd, 4) < 0)
@@ -37,18 +51,13 @@ static int probe_boot(const struct pv_paths *paths, const struct sandbox_host *h
 	pv_error boot_err = NULL;
 	int r = sandbox_boot_vm(sb, &req, &v, PROBE_TIMEOUT_MS, &boot_err);
 	*ms = pv_now_ms() - t0;
-	if (r < 0)
+	if (r < 0) {
 		snprintf(why, len, "%s", sb->boot_failure[0] ? sb->boot_failure : boot_err->msg);
+		*kvm_named = names_kvm(why) || log_names_kvm(sb->vm.log_path);
+	}
 	pv_error_release(&boot_err);
 	pv_sandbox_destroy(sb);
 	return r < 0 ? 1 : 0;
-}
-
-/* A failure that names KVM (an internal error the watch saw, QEMU's KVM code giving up) is
- * KVM's; any other one may be the guest image's or the VMM's. */
-static bool names_kvm(const char *why)
-{
-	return strstr(why, "KVM") || strstr(why, "kvm_") || strstr(why, "kvm.c") || strstr(why, "initialize kvm");
 }
 
 /* The verdict for a host whose /dev/kvm opens. *conclusive is false when the guest boots
@@ -59,8 +68,9 @@ static int probe(const struct pv_paths *paths, const struct sandbox_host *h, str
 {
 	char why[256] = "", tcg_why[256] = "";
 	long long ms;
+	bool kvm_named = false, unused;
 	*conclusive = true;
-	int r = probe_boot(paths, h, true, why, sizeof(why), &ms, err);
+	int r = probe_boot(paths, h, true, why, sizeof(why), &kvm_named, &ms, err);
 	if (r < 0)
 		return -1;
 	if (r == 0) {
@@ -70,9 +80,9 @@ static int probe(const struct pv_paths *paths, const struct sandbox_host *h, str
 	}
 	v->kvm = false;
 	snprintf(v->reason, sizeof(v->reason), "/dev/kvm (%s) cannot run the guest (%s)", h->caps.kvm_module, why);
-	if (names_kvm(why))
+	if (kvm_named)
 		return 0;
-	r = probe_boot(paths, h, false, tcg_why, sizeof(tcg_why), &ms, err);
+	r = probe_boot(paths, h, false, tcg_why, sizeof(tcg_why), &unused, &ms, err);
 	*conclusive = r == 0;
 	return r < 0 ? -1 : 0;
 }

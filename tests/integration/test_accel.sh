@@ -58,6 +58,8 @@ else
 fi
 if [ -e /sys/module/kvm_pvm ] && [ -e /dev/kvm ]; then
 	expect_eq "kvm_pvm: TCG chosen" tcg "$v"
+	expect_eq "kvm_pvm: the failure named KVM: no TCG probe VM to tell" 0 \
+		"$(grep -- '-accel tcg' "$TMP/qemu.calls" | grep -c -- '-m 128M')"
 	expect_match "kvm_pvm: the reason names it" "^/dev/kvm \(kvm_pvm\) cannot run the guest" \
 		"$(sed -n 3p "$(verdict_file)")"
 fi
@@ -89,6 +91,17 @@ expect_eq "concurrent first starts: one probe VM" "$([ -e /dev/kvm ] && echo 1 |
 expect_eq "concurrent first starts: at most one warning" "$([ "$(verdict)" = tcg ] && echo 1 || echo 0)" \
 	"$(cat "$TMP"/many?.err | grep -c '^podvm: warning:')"
 leftovers "concurrent first starts"
+
+# --- a VMM that runs no guest at all, under either accelerator: not KVM's fault; no verdict,
+# no warning, the boot's own error
+if [ -e /dev/kvm ]; then
+	fresh_state novmm
+	fails "a VMM that cannot start: the boot's own error, no warning" 125 "^podvm: .*VMM exited during start" \
+		env PODVM_QEMU=/bin/false "$PODVM" run "$IMG" true
+	t "a VMM that cannot start: no verdict cached" test -z "$(verdict_file)"
+else
+	t_skip "a VMM that cannot start" "no /dev/kvm: the verdict needs no probe"
+fi
 
 # --- accel = tcg in the config: no probe, no warning; PODVM_ACCEL overrides the file
 fresh_state tcg
