@@ -1,4 +1,5 @@
 #include "container.h"
+#include "late_signal.h"
 #include "cgroup.h"
 #include "child.h"
 #include "log.h"
@@ -28,6 +29,7 @@ struct container {
 	int sync_fd;      /* read end: READY/ERROR from the child, EOF once it has exec'd */
 	int start_fd;     /* write end of the start gate */
 	bool started;
+	long long exec_ms;  /* when its init exec'd (pv_now_ms) */
 	char **share_tags;
 	struct container *next;
 };
@@ -202,6 +204,30 @@ static void container_free(struct container *c)
 	free(c);
 }
 
+/* A process is born into its PID namespace; it cannot move: to start the init in a pod's
+ * shared one (shareProcessNamespace), this thread enters it for the clone (only this
+ * thread's children are affected), and returns to its own after. */
+static int enter_pid_ns(pid_t pid, int *own, pv_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || *own < 0 || setns(fd, CLONE_NEWPID) < 0) {
+		int e = errno;
+		close_if(own);
+		return pv_error_set(err, e, "enter the PID namespace of pid %d", (int)pid);
+	}
+	return 0;
+}
+
+static void leave_pid_ns(int *own)
+{
+	if (*own >= 0 && setns(*own, CLONE_NEWPID) < 0)
+		agent_log("return to the agent's PID namespace: %s", strerror(errno));
+	close_if(own);
+}
+
 /* Forks the container's init into its cgroup and namespaces; returns after it reported
  * READY (or its failure). */
 static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, pid_t join_pid,
@@ -216,11 +242,17 @@ static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, 
 		return pv_error_set(err, errno, "pipe");
 	}
 	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], gate[0], join_pid };
+	int own_pid_ns = -1;
+	if ((c->spec.join_flags & CLONE_NEWPID) && enter_pid_ns(join_pid, &own_pid_ns, err) < 0) {
+		close(sync[0]), close(sync[1]), close(gate[0]), close(gate[1]);
+		return -1;
+	}
 	debug("container %s: cloning init", c->id);
 	pid_t pid = clone_into_cgroup(c->spec.clone_flags & ~CLONE_NEWCGROUP, cgroup_fd);
 	if (pid == 0)
 		child_run_init(&c->spec, &fds);
 	int saved = errno;
+	leave_pid_ns(&own_pid_ns);
 	close(sync[1]);
 	close(gate[0]);
 	c->sync_fd = sync[0];
@@ -352,6 +384,9 @@ int container_start(const char *id, pid_t *pid, pv_error *err)
 	close_if(&c->sync_fd);
 	if (r < 0)
 		return -1;
+	pthread_mutex_lock(&containers_lock);
+	c->exec_ms = pv_now_ms();
+	pthread_mutex_unlock(&containers_lock);
 	*pid = c->init->pid;
 	return 0;
 }
@@ -445,6 +480,18 @@ static int signal_all(const char *id, int sig, pv_error *err)
 	return 0;
 }
 
+/* An init's own PID namespace drops a signal it has no handler for yet (late_signal.h). */
+static void resend_if_early(const char *id, pid_t pid, int sig)
+{
+	pthread_mutex_lock(&containers_lock);
+	struct container *c = find_locked(id);
+	bool own_pid_ns = c && (c->spec.clone_flags & CLONE_NEWPID);
+	long long exec_ms = c ? c->exec_ms : 0;
+	pthread_mutex_unlock(&containers_lock);
+	if (own_pid_ns && exec_ms > 0)
+		late_signal_watch(pid, sig, exec_ms);
+}
+
 int container_signal(const char *id, const char *exec_id, int sig, bool all, pv_error *err)
 {
 	if (all)
@@ -457,6 +504,8 @@ int container_signal(const char *id, const char *exec_id, int sig, bool all, pv_
 		r = pv_error_set_plain(err, ESRCH, "process %s/%s: not running", id, p->exec_id);
 	else if (kill(p->pid, sig) < 0)
 		r = pv_error_set(err, errno, "signal %d to %s", sig, id);
+	else if (*p->exec_id == '\0')
+		resend_if_early(id, p->pid, sig);
 	proc_put(p);
 	return r;
 }

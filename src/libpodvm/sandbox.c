@@ -143,8 +143,11 @@ struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
 
 int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err)
 {
-	/* A dying VMM closes its sockets a moment before it can be reaped. */
-	if (!pv_vm_wait_exit(&sb->vm, 1000))
+	/* A dying VMM closes its sockets a moment before it can be reaped: a lost connection
+	 * gets that moment; an error the agent answered needs none. */
+	int e = *err ? (*err)->errnum : 0;
+	bool lost = e == ECONNRESET || e == EPIPE || e == ETIMEDOUT;
+	if (!pv_vm_wait_exit(&sb->vm, lost ? 1000 : 0))
 		return 0;
 	char how[64], line[300];
 	pv_vm_describe_exit(&sb->vm, how, sizeof(how));

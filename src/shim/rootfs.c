@@ -26,7 +26,10 @@ static int mount_rootfs(const char *target, Containerd__Types__Mount *m, pv_erro
 	return 0;
 }
 
-static int bind_into(const char *source, const char *target, pv_error *err)
+/* propagation: MS_PRIVATE, so that a later unmount of the source does not tear the pod's
+ * copy away; or MS_SLAVE (HostToContainer), so that mounts the host makes under the source
+ * later appear in it, and through the share in the guest. */
+static int bind_into(const char *source, const char *target, unsigned long propagation, pv_error *err)
 {
 	struct stat st;
 	if (stat(source, &st) < 0)
@@ -42,24 +45,26 @@ static int bind_into(const char *source, const char *target, pv_error *err)
 	}
 	if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return pv_error_set(err, errno, "bind %s on %s", source, target);
-	/* Private: a later unmount of the source must not tear the pod's copy away. */
-	(void)mount(NULL, target, NULL, MS_REC | MS_PRIVATE, NULL);
+	(void)mount(NULL, target, NULL, MS_REC | propagation, NULL);
 	return 0;
+}
+
+bool mount_has_option(json_t *m, const char *name)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(m, "options"), i, o) {
+		const char *s = json_string_value(o);
+		if (s && strcmp(s, name) == 0)
+			return true;
+	}
+	return false;
 }
 
 static bool is_bind(json_t *m)
 {
 	const char *type = json_string_value(json_object_get(m, "type"));
-	if (type && strcmp(type, "bind") == 0)
-		return true;
-	size_t i;
-	json_t *o;
-	json_array_foreach(json_object_get(m, "options"), i, o) {
-		const char *s = json_string_value(o);
-		if (s && (strcmp(s, "bind") == 0 || strcmp(s, "rbind") == 0))
-			return true;
-	}
-	return false;
+	return (type && strcmp(type, "bind") == 0) || mount_has_option(m, "bind") || mount_has_option(m, "rbind");
 }
 
 /* Host bind mounts reach the guest through the share: <share>/m<i>. */
@@ -75,7 +80,9 @@ static int share_binds(const char *id, const char *share_dir, json_t *spec, pv_e
 		if (asprintf(&target, "%s/m%zu", share_dir, i) < 0 ||
 		    asprintf(&guest, POD_GUEST_SHARED "/%s/m%zu", id, i) < 0)
 			return pv_error_set(err, ENOMEM, "mounts");
-		if (bind_into(src, target, err) < 0)
+		/* containerd writes HostToContainer as rslave. */
+		bool host_to_container = mount_has_option(m, "rslave") || mount_has_option(m, "slave");
+		if (bind_into(src, target, host_to_container ? MS_SLAVE : MS_PRIVATE, err) < 0)
 			return pv_error_prefix(err, "mounts[%zu]", i);
 		json_object_set_new(m, "source", json_string(guest));
 	}
@@ -83,8 +90,8 @@ static int share_binds(const char *id, const char *share_dir, json_t *spec, pv_e
 }
 
 /* Host namespace paths mean nothing in the guest. The VM is the pod's network; a pod's
- * shared ipc and uts namespaces are the sandbox container's in the guest. A shared pid
- * namespace (shareProcessNamespace) is not supported yet: the container gets its own. */
+ * shared ipc, uts and (shareProcessNamespace) pid namespaces are the sandbox container's in
+ * the guest. */
 static void map_namespaces(json_t *spec, const char *id, const char *sandbox_id)
 {
 	json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
@@ -94,7 +101,8 @@ static void map_namespaces(json_t *spec, const char *id, const char *sandbox_id)
 		bool shared = json_object_get(n, "path") != NULL && strcmp(id, sandbox_id) != 0;
 		if (type && (strcmp(type, "network") == 0 || strcmp(type, "user") == 0)) {
 			json_array_remove(ns, i);
-		} else if (shared && type && (strcmp(type, "ipc") == 0 || strcmp(type, "uts") == 0)) {
+		} else if (shared && type && (strcmp(type, "ipc") == 0 || strcmp(type, "uts") == 0 ||
+					      strcmp(type, "pid") == 0)) {
 			_cleanup_free_ char *path = NULL;
 			if (asprintf(&path, "podvm:container/%s", sandbox_id) >= 0)
 				json_object_set_new(n, "path", json_string(path));
@@ -120,7 +128,7 @@ static int setup(const char *id, const char *bundle, Containerd__Types__Mount **
 			return -1;
 		fs->bundle_rootfs = strdup(rootfs);
 	}
-	if (pv_mkdir_p(fs->share_dir, 0700, err) < 0 || bind_into(rootfs, share_rootfs, err) < 0)
+	if (pv_mkdir_p(fs->share_dir, 0700, err) < 0 || bind_into(rootfs, share_rootfs, MS_PRIVATE, err) < 0)
 		return -1;
 	json_t *root = json_object_get(spec, "root");
 	if (!json_is_object(root))

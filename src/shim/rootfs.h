@@ -3,6 +3,7 @@
  * config.json rewritten to name them as the guest sees them. */
 #pragma once
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include "error.h"
 #include "containerd_containerd_api_types_mount.pb-c.h"
@@ -12,8 +13,10 @@ struct container_fs {
 	char *share_dir;      /* <shared>/<container id> */
 };
 
+/* Whether an OCI mount (a JSON object) lists the option name. */
+bool mount_has_option(json_t *m, const char *name);
 /* Mounts, binds and rewrites spec in place. Namespaces that containerd points at the
- * pod's sandbox (ipc, uts) become "podvm:container/<sandbox>": the agent joins that
+ * pod's sandbox (ipc, uts, pid) become "podvm:container/<sandbox>": the agent joins that
  * container's namespaces in the guest. On failure undoes what it did. */
 int container_fs_setup(const char *id, const char *bundle, Containerd__Types__Mount **mounts,
 		       size_t n_mounts, const char *shared_dir, const char *sandbox_id, json_t *spec,

@@ -167,9 +167,11 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC. */
 	_cleanup_free_ char *netns = strcmp(t->id, pod_id) == 0 ? netns_path_of(spec) : NULL;
 	struct pod_resources res = pod_resources_of(spec);
-	const char *type = annotation(spec, "io.kubernetes.cri.container-type");
+	const char *type = annotation(spec, ANNOTATION_CONTAINER_TYPE);
 	t->cri_sandbox = type && strcmp(type, "sandbox") == 0;
-	int r = pod_boot(pod, netns, &res, err);
+	int r = shim_spec_check(spec, type != NULL, strcmp(t->id, pod_id) == 0, err);
+	if (r == 0)
+		r = pod_boot(pod, netns, &res, err);
 	if (r == 0)
 		start_oom_watch();
 	if (r == 0)
@@ -236,6 +238,13 @@ static int start_exec(struct task *t, struct proc *p, pv_error *err)
 	return proc_start_waiter(p, t, err) < 0 || *err ? -1 : 0;
 }
 
+/* The status a shell gives a command it could not run: 127 not found, 126 not runnable. */
+static int exec_failure_status(pv_error err)
+{
+	int e = err ? err->errnum : 0;
+	return e == ENOENT ? 127 : e == EACCES || e == EPERM || e == ENOEXEC ? 126 : 255;
+}
+
 static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
 {
 	(void)ctx;
@@ -251,11 +260,16 @@ static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 		return pv_error_set_plain(err, EBUSY, "%s %s: already started", *req->exec_id ? "exec" : "container",
 					  *req->exec_id ? req->exec_id : req->id);
 	int r = p == &t->init ? pv_agent_start(pod_agent(pod), t->id, &p->pid, err) : start_exec(t, p, err);
-	if (r < 0) {
-		if (p == &t->init)
-			agent_failed(err);
-		return -1;
+	if (r < 0 && p == &t->init)
+		agent_failed(err);
+	if (r < 0 && p != &t->init && !p->waiter_started) {
+		/* An exec that never ran ends now: containerd waits for it before it deletes. */
+		tasks_lock();
+		proc_set_stopped_locked(p, exec_failure_status(*err));
+		tasks_unlock();
 	}
+	if (r < 0)
+		return -1;
 	tasks_lock();
 	if (p->state == PROC_CREATED)
 		p->state = PROC_RUNNING;
@@ -295,7 +309,7 @@ static int delete_exec(struct task *t, struct proc *p, Containerd__Task__V2__Del
 		p->next = t->deleted_execs;
 		t->deleted_execs = p;
 		if (p->state == PROC_CREATED)
-			p->state = PROC_STOPPED;
+			proc_set_stopped_locked(p, 255);
 		tasks_broadcast_locked();
 	}
 	resp->pid = (uint32_t)p->pid;
@@ -330,6 +344,7 @@ static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *res
 	proc_wait_stopped(&t->init);
 	tasks_lock();
 	tasks_remove_locked(t);
+	task_end_waits_locked(t);
 	tasks_unlock();
 	container_fs_teardown(&t->fs);
 	resp->pid = (uint32_t)t->init.pid;
@@ -460,17 +475,20 @@ static int handle_wait(void *ctx, const ProtobufCMessage *msg, struct ttrpc_repl
 	(void)ctx;
 	const Containerd__Task__V2__WaitRequest *req = (const void *)msg;
 	struct task *t;
+	uint32_t status = 0;
+	struct timespec exited_at;
 	tasks_lock();
 	struct proc *p = find_locked(req->id, req->exec_id, &t, err);
+	/* containerd waits before it starts a process (so as not to miss its exit). */
+	if (p)
+		proc_wait_exit_locked(p, &status, &exited_at);
 	tasks_unlock();
 	if (p == NULL)
 		return -1;
-	/* containerd waits before it starts a process (so as not to miss its exit). */
-	proc_wait_stopped(p);
 	Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts;
-	shim_timestamp(&p->exited_at, &ts);
-	resp.exit_status = p->exit_status;
+	shim_timestamp(&exited_at, &ts);
+	resp.exit_status = status;
 	resp.exited_at = &ts;
 	return ttrpc_reply_set(reply, &resp.base);
 }
@@ -483,12 +501,17 @@ static int handle_kill(void *ctx, const ProtobufCMessage *msg, struct ttrpc_repl
 	tasks_lock();
 	struct proc *p = find_locked(req->id, req->exec_id, &t, err);
 	bool stopped = p && p->state == PROC_STOPPED;
+	bool unstarted_exec = p && p != &t->init && p->state == PROC_CREATED;
 	tasks_unlock();
 	if (p == NULL)
 		return -1;
 	if (stopped)
 		return pv_error_set_plain(err, ENOENT, "process %s: already finished", *req->exec_id ? req->exec_id : req->id);
-	if (pv_agent_signal(pod_agent(pod), req->id, req->exec_id, (int)req->signal, req->all, err) < 0)
+	if (unstarted_exec)  /* as runc's shim: a failed precondition */
+		return pv_error_set_plain(err, EBUSY, "exec %s: not started", req->exec_id);
+	/* `all` is the container's processes: for an exec it means the exec's (runc's shim too). */
+	bool all = req->all && *req->exec_id == '\0';
+	if (pv_agent_signal(pod_agent(pod), req->id, req->exec_id, (int)req->signal, all, err) < 0)
 		return agent_failed(err);
 	return reply_empty(reply);
 }

@@ -1,6 +1,7 @@
 /* containerd-shim-podvm-v2: containerd's runtime v2 shim (io.containerd.podvm.v2). One shim
  * process and one microVM per pod; every container of the pod runs in that VM. */
 #pragma once
+#include <jansson.h>
 #include <stdbool.h>
 #include "error.h"
 
@@ -29,6 +30,9 @@ int shim_delete(const struct shim_opts *o, pv_error *err);
 /* The daemon: serves the task API on listen_fd until Shutdown. */
 int shim_serve(const struct shim_opts *o, int listen_fd, pv_error *err);
 
+/* Refuses what a VM cannot do (spec_check.c): the host's network (a CRI sandbox's), pid or
+ * ipc namespace, Bidirectional mount propagation. */
+int shim_spec_check(json_t *spec, bool cri, bool sandbox, pv_error *err);
 /* The pod a container belongs to: its sandbox id, or its own id (plain `ctr run`). */
 int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err);
 /* The pod's shim socket: <state_root>/shim/<hash of namespace and pod>.sock */

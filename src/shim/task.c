@@ -153,10 +153,7 @@ static void *waiter_main(void *arg)
 	/* EOF for containerd's readers: it waits for the output to end before it deletes. */
 	close_io(p);
 	tasks_lock();
-	p->state = PROC_STOPPED;
-	p->exit_status = (uint32_t)status;
-	clock_gettime(CLOCK_REALTIME, &p->exited_at);
-	tasks_broadcast_locked();
+	proc_set_stopped_locked(p, status);
 	tasks_unlock();
 	publish_exit(t, p);
 	return NULL;
@@ -183,6 +180,46 @@ void proc_wait_stopped(struct proc *p)
 	while (p->state != PROC_STOPPED)
 		pthread_cond_wait(&changed, &lock);
 	tasks_unlock();
+}
+
+void proc_set_stopped_locked(struct proc *p, int status)
+{
+	p->state = PROC_STOPPED;
+	p->exit_status = (uint32_t)status;
+	clock_gettime(CLOCK_REALTIME, &p->exited_at);
+	tasks_broadcast_locked();
+}
+
+void proc_wait_exit_locked(struct proc *p, uint32_t *status, struct timespec *exited_at)
+{
+	p->waits++;
+	while (p->state != PROC_STOPPED)
+		pthread_cond_wait(&changed, &lock);
+	*status = p->exit_status;
+	*exited_at = p->exited_at;
+	p->waits--;
+	tasks_broadcast_locked();
+}
+
+static bool end_waits(struct proc *p)
+{
+	if (p->state != PROC_STOPPED && !p->waiter_started)
+		proc_set_stopped_locked(p, 255);
+	return p->waits == 0;
+}
+
+void task_end_waits_locked(struct task *t)
+{
+	for (;;) {
+		bool idle = end_waits(&t->init);
+		for (struct proc *p = t->execs; p; p = p->next)
+			idle = end_waits(p) && idle;
+		for (struct proc *p = t->deleted_execs; p; p = p->next)
+			idle = end_waits(p) && idle;
+		if (idle)
+			return;
+		pthread_cond_wait(&changed, &lock);
+	}
 }
 
 void proc_free_fields(struct proc *p)

@@ -25,6 +25,7 @@ struct proc {
 	bool io_started;
 	pthread_t waiter;
 	bool waiter_started;
+	int waits;              /* Wait requests looking at it: it is freed only after them */
 	struct proc *next;
 };
 
@@ -47,6 +48,14 @@ int proc_open_io(struct proc *p, struct ttrpc_client *agent, const char *contain
 int proc_start_waiter(struct proc *p, struct task *t, pv_error *err);
 /* Blocks until p is STOPPED. */
 void proc_wait_stopped(struct proc *p);
+/* A Wait request: blocks until p is STOPPED, then copies its exit (lock held). */
+void proc_wait_exit_locked(struct proc *p, uint32_t *status, struct timespec *exited_at);
+/* Marks p STOPPED with status, now, and wakes its Wait callers (lock held). */
+void proc_set_stopped_locked(struct proc *p, int status);
+/* Before t is freed (lock held): its processes that will never run (never started, so
+ * no waiter thread will end them) are STOPPED with 255, then it waits until no Wait
+ * request looks at any of them. */
+void task_end_waits_locked(struct task *t);
 void proc_free_fields(struct proc *p);
 
 /* The table (all callers hold no lock; these take the shim lock). */

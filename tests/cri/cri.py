@@ -9,12 +9,15 @@ was given are kept as JSON in --state DIR (default: the stubs dir), because kube
 the same config again to CreateContainer.
 
     cri.py --sock SOCK version
-    cri.py --sock SOCK run-pod NAME [--runtime-handler H] [--log-dir D]   -> pod id
+    cri.py --sock SOCK run-pod NAME [--runtime-handler H] [--log-dir D] [--host-network]
+                                 [--host-pid] [--host-ipc] [--share-pid] [--privileged] -> pod id
     cri.py --sock SOCK pod-status POD                                     -> JSON
     cri.py --sock SOCK create-container POD NAME IMAGE [--log-path F] [--env K=V]...
-                                        [--memory B] [--cpu-quota Q] [--cpu-period P] -- CMD...
+                                        [--memory B] [--cpu-quota Q] [--cpu-period P]
+                                        [--mount HOST:CTR[:ro|rw[:hostToContainer|bidirectional]]]...
+                                        [--privileged] [--cap-add CAP]... -- CMD...
                                                                           -> container id
-    cri.py --sock SOCK start CID
+    cri.py --sock SOCK start CID [--then-stop GRACE]
     cri.py --sock SOCK exec-sync CID [--exec-timeout S] -- CMD...
                   stdout/stderr of CMD on ours, exits with CMD's exit code
     cri.py --sock SOCK status CID              -> JSON: state, exitCode, reason, message, logPath, ...
@@ -112,29 +115,37 @@ class Client:
             raise CriError("CreateContainer", "CLIENT", "no saved config for pod %s in %s" % (pod_id, self.state_dir))
 
     # -- the calls --------------------------------------------------------------------------
-    def run_pod(self, name, handler="", log_dir="", namespace="podvm-test", cgroup_parent="", resources=None):
+    def run_pod(self, name, handler="", log_dir="", namespace="podvm-test", cgroup_parent="", resources=None,
+                ns=None, privileged=False):
         cfg = pb.PodSandboxConfig(
             metadata=pb.PodSandboxMetadata(name=name, namespace=namespace, uid="uid-" + name, attempt=0),
             hostname=name, log_directory=log_dir,
             labels={"podvm-test": "1"},
-            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, security_context=KUBELET_POD_SC(),
-                                           resources=resources))
+            linux=pb.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent, resources=resources,
+                                           security_context=pb.LinuxSandboxSecurityContext(
+                                               namespace_options=ns or KUBELET_NS(), privileged=privileged)))
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
         r = self.call("RunPodSandbox", pb.RunPodSandboxRequest(config=cfg, runtime_handler=handler))
         self.save_pod_config(r.pod_sandbox_id, cfg)
         return r.pod_sandbox_id
 
-    def create_container(self, pod_id, name, image, cmd, log_path="", envs=(), resources=None, mounts=()):
+    def create_container(self, pod_id, name, image, cmd, log_path="", envs=(), resources=None, mounts=(),
+                         privileged=False, caps=()):
         sandbox_cfg = self.pod_config(pod_id)
+        # As kubelet: the containers get the pod's namespace options.
+        sc = pb.LinuxContainerSecurityContext(
+            namespace_options=sandbox_cfg.linux.security_context.namespace_options, privileged=privileged,
+            capabilities=pb.Capability(add_capabilities=list(caps)) if caps else None)
         cfg = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             image=pb.ImageSpec(image=image),
             command=cmd, log_path=log_path,
             envs=[pb.KeyValue(key=k, value=v) for k, v in envs],
-            mounts=[pb.Mount(host_path=h, container_path=c, readonly=ro) for h, c, ro in mounts],
+            mounts=[pb.Mount(host_path=h, container_path=c, readonly=ro, propagation=prop)
+                    for h, c, ro, prop in mounts],
             labels={"podvm-test": "1"},
-            linux=pb.LinuxContainerConfig(resources=resources, security_context=KUBELET_CONTAINER_SC()))
+            linux=pb.LinuxContainerConfig(resources=resources, security_context=sc))
         r = self.call("CreateContainer", pb.CreateContainerRequest(
             pod_sandbox_id=pod_id, config=cfg, sandbox_config=sandbox_cfg))
         return r.container_id
@@ -155,12 +166,11 @@ def KUBELET_NS():
     return pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER, ipc=pb.POD)
 
 
-def KUBELET_POD_SC():
-    return pb.LinuxSandboxSecurityContext(namespace_options=KUBELET_NS())
-
-
-def KUBELET_CONTAINER_SC():
-    return pb.LinuxContainerSecurityContext(namespace_options=KUBELET_NS())
+def namespace_options(a):
+    """The pod's namespaces from run-pod's flags, as kubelet derives them from the pod spec."""
+    return pb.NamespaceOption(network=pb.NODE if a.host_network else pb.POD,
+                              pid=pb.NODE if a.host_pid else pb.POD if a.share_pid else pb.CONTAINER,
+                              ipc=pb.NODE if a.host_ipc else pb.POD)
 
 
 class CriError(Exception):
@@ -237,7 +247,7 @@ def run(c, a):
         print(r.runtime_name, r.runtime_version, r.runtime_api_version)
     elif cmd == "run-pod":
         print(c.run_pod(a.name, a.runtime_handler, a.log_dir, cgroup_parent=a.cgroup_parent,
-                        resources=resources_of(a)))
+                        resources=resources_of(a), ns=namespace_options(a), privileged=a.privileged))
     elif cmd == "pod-status":
         r = c.call("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=a.pod))
         st = r.status
@@ -246,12 +256,18 @@ def run(c, a):
     elif cmd == "create-container":
         envs = [e.split("=", 1) for e in a.env]
         mounts = []
-        for m in a.mount:  # HOST:CONTAINER[:ro], as kubelet binds hostPath/emptyDir/configMap
-            parts = m.split(":")
-            mounts.append((parts[0], parts[1], len(parts) > 2 and parts[2] == "ro"))
-        print(c.create_container(a.pod, a.name, a.image, a.cmd, a.log_path, envs, resources_of(a), mounts))
+        props = {"": pb.PROPAGATION_PRIVATE, "hostToContainer": pb.PROPAGATION_HOST_TO_CONTAINER,
+                 "bidirectional": pb.PROPAGATION_BIDIRECTIONAL}
+        for m in a.mount:  # HOST:CONTAINER[:ro|rw[:PROPAGATION]], as kubelet binds volumes
+            parts = m.split(":") + ["", ""]
+            mounts.append((parts[0], parts[1], parts[2] == "ro", props[parts[3]]))
+        print(c.create_container(a.pod, a.name, a.image, a.cmd, a.log_path, envs, resources_of(a), mounts,
+                                 a.privileged, a.cap_add))
     elif cmd == "start":
         c.call("StartContainer", pb.StartContainerRequest(container_id=a.cid))
+        if a.then_stop is not None:  # as kubelet, for a pod deleted while it starts
+            c.call("StopContainer", pb.StopContainerRequest(container_id=a.cid, timeout=a.then_stop),
+                   timeout=c.timeout + a.then_stop)
     elif cmd == "exec-sync":
         t = a.exec_timeout
         try:
@@ -351,6 +367,11 @@ def parser():
     sp.add_argument("--runtime-handler", default="")
     sp.add_argument("--log-dir", default="")
     sp.add_argument("--cgroup-parent", default="")
+    sp.add_argument("--host-network", action="store_true")
+    sp.add_argument("--host-pid", action="store_true")
+    sp.add_argument("--host-ipc", action="store_true")
+    sp.add_argument("--share-pid", action="store_true", help="shareProcessNamespace: true")
+    sp.add_argument("--privileged", action="store_true")
     res_opts(sp)  # the pod's resources (the sum of its containers'), as kubelet sends them
     sp = sub.add_parser("pod-status")
     sp.add_argument("pod")
@@ -360,9 +381,15 @@ def parser():
     sp.add_argument("image")
     sp.add_argument("--log-path", default="", help="relative to the pod's log dir")
     sp.add_argument("--env", action="append", default=[], help="K=V")
-    sp.add_argument("--mount", action="append", default=[], help="HOST:CONTAINER[:ro]")
+    sp.add_argument("--mount", action="append", default=[],
+                    help="HOST:CONTAINER[:ro|rw[:hostToContainer|bidirectional]]")
+    sp.add_argument("--privileged", action="store_true")
+    sp.add_argument("--cap-add", action="append", default=[], help="a capability, e.g. NET_ADMIN")
     res_opts(sp)
-    for name in ("start", "status", "stats", "remove-container"):
+    sp = sub.add_parser("start")
+    sp.add_argument("cid")
+    sp.add_argument("--then-stop", type=int, metavar="GRACE", help="StopContainer right after, in the same client")
+    for name in ("status", "stats", "remove-container"):
         sub.add_parser(name).add_argument("cid")
     sp = sub.add_parser("exec-sync")
     sp.add_argument("cid")
