@@ -140,7 +140,52 @@ static bool dev_is_tmpfs(const struct spec *s)
 	return false;
 }
 
-static int make_devices(int rootfd, char *msg, size_t msglen)
+/* Whether the guest's kernel has the device: containerd lists the host's devices for a
+ * privileged container; the guest's own (tun, fuse, ...) are those it gets. */
+static bool guest_has_device(const struct spec_device *d)
+{
+	char path[64];
+	if (d->type == S_IFIFO)
+		return true;
+	snprintf(path, sizeof(path), "/sys/dev/%s/%u:%u", d->type == S_IFBLK ? "block" : "char", d->major, d->minor);
+	return access(path, F_OK) == 0;
+}
+
+/* mkdir -p of the directories above name (relative to dfd, /dev). */
+static int make_parents(int dfd, const char *name)
+{
+	char dir[256];
+	for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+		size_t n = (size_t)(slash - name);
+		if (n == 0 || n >= sizeof(dir))
+			continue;
+		memcpy(dir, name, n);
+		dir[n] = '\0';
+		if (mkdirat(dfd, dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+static int make_spec_devices(const struct spec *s, int dfd, char *msg, size_t msglen)
+{
+	for (size_t i = 0; i < s->n_devices; i++) {
+		const struct spec_device *d = &s->devices[i];
+		if (strncmp(d->path, "/dev/", 5) != 0 || strstr(d->path, "..") || !guest_has_device(d))
+			continue;
+		const char *name = d->path + 5;
+		int r = make_parents(dfd, name);
+		if (r == 0 && mknodat(dfd, name, d->type | d->mode, makedev(d->major, d->minor)) < 0 && errno != EEXIST)
+			r = -errno;
+		if (r == 0 && fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+		if (r < 0)
+			return FAIL(r, "mknod %s: %s", d->path, strerror(-r));
+	}
+	return 0;
+}
+
+static int make_devices(const struct spec *s, int rootfd, char *msg, size_t msglen)
 {
 	static const struct { const char *name; unsigned maj, min; } devs[] = {
 		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
@@ -162,6 +207,8 @@ static int make_devices(int rootfd, char *msg, size_t msglen)
 	for (size_t i = 0; i < sizeof(links) / sizeof(*links) && r == 0; i++)
 		if (symlinkat(links[i].target, dfd, links[i].name) < 0 && errno != EEXIST)
 			r = FAIL(-errno, "symlink /dev/%s: %s", links[i].name, strerror(errno));
+	if (r == 0)
+		r = make_spec_devices(s, dfd, msg, msglen);
 	umask(old);
 	close(dfd);
 	return r;
@@ -245,7 +292,7 @@ static int mount_spec_mounts(const struct spec *s, int rootfd, char *msg, size_t
 		if (r < 0)
 			return r;
 	}
-	return dev_is_tmpfs(s) ? make_devices(rootfd, msg, msglen) : 0;
+	return dev_is_tmpfs(s) ? make_devices(s, rootfd, msg, msglen) : 0;
 }
 
 int rootfs_setup(const struct spec *s, char *msg, size_t msglen)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
@@ -278,9 +279,41 @@ static int parse_sysctl(json_t *obj, struct spec *s, pv_error *err)
 	return 0;
 }
 
+static int parse_device(json_t *d, struct spec_device *dev, size_t i, pv_error *err)
+{
+	const char *type = json_string_value(json_object_get(d, "type"));
+	dev->path = dup_str(d, "path");
+	if (dev->path == NULL || dev->path[0] != '/')
+		return pv_error_set_plain(err, EINVAL, "linux.devices[%zu].path: missing or relative", i);
+	if (type == NULL || strlen(type) != 1 || !strchr("cubp", type[0]))
+		return pv_error_set_plain(err, EINVAL, "linux.devices[%zu].type: want c, u, b or p", i);
+	dev->type = type[0] == 'b' ? S_IFBLK : type[0] == 'p' ? S_IFIFO : S_IFCHR;
+	dev->major = (unsigned)int_or(d, "major", 0);
+	dev->minor = (unsigned)int_or(d, "minor", 0);
+	dev->mode = (mode_t)int_or(d, "fileMode", 0666) & 07777;
+	dev->uid = (uid_t)int_or(d, "uid", 0);
+	dev->gid = (gid_t)int_or(d, "gid", 0);
+	return 0;
+}
+
+static int parse_devices(json_t *arr, struct spec *s, pv_error *err)
+{
+	size_t n = json_array_size(arr);
+	s->devices = calloc(n ? n : 1, sizeof(*s->devices));
+	if (s->devices == NULL)
+		return pv_error_set(err, ENOMEM, "linux.devices");
+	for (size_t i = 0; i < n; i++) {
+		s->n_devices = i + 1;
+		if (parse_device(json_array_get(arr, i), &s->devices[i], i, err) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_linux(json_t *lx, struct spec *s, pv_error *err)
 {
 	if (parse_namespaces(json_object_get(lx, "namespaces"), s, err) < 0 ||
+	    parse_devices(json_object_get(lx, "devices"), s, err) < 0 ||
 	    parse_strv(json_object_get(lx, "maskedPaths"), &s->masked_paths, "linux.maskedPaths", err) < 0 ||
 	    parse_strv(json_object_get(lx, "readonlyPaths"), &s->readonly_paths, "linux.readonlyPaths", err) < 0 ||
 	    parse_sysctl(json_object_get(lx, "sysctl"), s, err) < 0 ||
@@ -381,6 +414,9 @@ void spec_clear(struct spec *s)
 		free(s->mounts[i].data);
 	}
 	free(s->mounts);
+	for (size_t i = 0; i < s->n_devices; i++)
+		free(s->devices[i].path);
+	free(s->devices);
 	pv_strv_free(s->masked_paths);
 	pv_strv_free(s->readonly_paths);
 	pv_strv_free(s->sysctl);

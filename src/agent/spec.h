@@ -19,6 +19,16 @@ struct spec_mount {
 	bool recursive;
 };
 
+/* linux.devices: made in the container's /dev when the guest has that device. */
+struct spec_device {
+	char *path;
+	mode_t type;      /* S_IFCHR, S_IFBLK or S_IFIFO */
+	unsigned major, minor;
+	mode_t mode;      /* permission bits */
+	uid_t uid;
+	gid_t gid;
+};
+
 struct spec_rlimit {
 	int resource;
 	unsigned long long soft, hard;
@@ -71,6 +81,8 @@ struct spec {
 	char **masked_paths;
 	char **readonly_paths;
 	char **sysctl;            /* "key=value" */
+	struct spec_device *devices;
+	size_t n_devices;
 	struct seccomp_prog seccomp;  /* compiled linux.seccomp, empty if none */
 	struct spec_resources resources;
 };

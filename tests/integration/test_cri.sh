@@ -135,6 +135,7 @@ expect_match "containerd with CRI: Version" "^containerd 1\.6" "$(cri version 2>
 C="ctr -a $CTD/c.sock -n k8s.io"
 t "images: import the test image into k8s.io" $C images import "$FIX/docker.tar"
 t "images: import the pause image into k8s.io" $C images import "$FIX/pause.tar"
+t "images: import the nettools image into k8s.io" $C images import "$FIX/nettools.tar"
 images=$(cri list-images 2>&1)
 expect_match "images: CRI ListImages shows the test image" "^$IMG\$" "$images"
 expect_match "images: CRI ListImages shows the sandbox image" "^podvm.local/pause:test\$" "$images"
@@ -311,16 +312,144 @@ c3 CONTAINER_EXITED" "$(echo "$list" | awk '{print $2, $3}' | sort)"
 	expect_eq "$h: no pod netns left" "" "$(ls "$CTD/state/io.containerd.grpc.v1.cri/netns" 2>/dev/null)"
 }
 
+# conformance_flow HANDLER: what a Kubernetes user expects of any pod, runc's and podvm's
+# alike: a failed exec ends at once, a stop right after a start is not lost, a shared PID
+# namespace (shareProcessNamespace), HostToContainer mount propagation.
+HP=$TMP/hostpath-shared
+mkdir -p "$HP" && mount --bind "$HP" "$HP" && mount --make-shared "$HP"
+conformance_flow() {
+	local h=$1 pod a b c out rc ms start st
+	pod=$(cri run-pod "conf-$h" --share-pid --runtime-handler "$h" --log-dir "$TMP/logs/conf-$h" \
+		--cgroup-parent "$CGROUP_PARENT" 2>&1)
+	t_result "$h conformance: RunPodSandbox (shareProcessNamespace)" $? "$pod"
+	a=$(cri create-container "$pod" a "$IMG" --log-path a.log -- sh -c 'exec sleep 301' 2>&1)
+	b=$(cri create-container "$pod" b "$IMG" --log-path b.log \
+		--mount "$HP:/hp:rw:hostToContainer" -- sh -c 'exec sleep 302' 2>&1)
+	t "$h conformance: StartContainer a" cri start "$a"
+	t "$h conformance: StartContainer b" cri start "$b"
+
+	# An exec of a command that does not exist ends at once, non-zero; the container lives on.
+	start=$(date +%s%N)
+	out=$(cri exec-sync --exec-timeout 30 "$a" -- /no/such/command 2>&1)
+	rc=$?
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	t_result "$h conformance: ExecSync of a missing command: non-zero at once (rc $rc, $ms ms)" \
+		"$([ "$rc" -ne 0 ] && [ "$ms" -lt 5000 ] && echo 0 || echo 1)" "$out"
+	expect_match "$h conformance: ... saying what is missing" '/no/such/command' "$out"
+	expect_eq "$h conformance: ... the container still runs execs" still "$(cri exec-sync "$a" -- echo still 2>&1)"
+
+	# The pod's containers see each other's processes; PID 1 is the sandbox's.
+	out=$(cri exec-sync "$b" -- ps -o args 2>&1)
+	expect_match "$h conformance: shareProcessNamespace: b sees a's process" "sleep 301" "$out"
+	expect_eq "$h conformance: shareProcessNamespace: PID 1 is the pause container's" "/bin/sleep 2147483647" \
+		"$(cri exec-sync "$b" -- sh -c 'tr "\0" " " </proc/1/cmdline' 2>&1 | sed 's/ $//')"
+
+	# HostToContainer: a mount the host makes under the volume after the start shows inside.
+	mkdir -p "$HP/late-$h" && mount -t tmpfs "late-$h" "$HP/late-$h" && echo "mounted later" >"$HP/late-$h/f"
+	expect_eq "$h conformance: HostToContainer: a later host mount is seen" "mounted later" \
+		"$(cri exec-sync "$b" -- cat "/hp/late-$h/f" 2>&1)"
+	umount "$HP/late-$h"
+
+	# StopContainer right after StartContainer (a pod deleted while it starts): SIGTERM
+	# takes effect, as under runc (busybox top exits 143 on it), not the grace period.
+	c=$(cri create-container "$pod" c "$IMG" --log-path c.log -- sh -c top 2>&1)
+	start=$(date +%s%N)
+	out=$(cri start --then-stop 10 "$c" 2>&1)
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	st=$(cri status "$c" 2>&1)
+	expect_eq "$h conformance: stop right after start: SIGTERM's exit ($ms ms; grace 10 s)" 143 "$(jget "$st" exitCode)"
+	t "$h conformance: ... well within the grace period ($ms ms)" test "$ms" -lt 5000
+
+	t "$h conformance: StopPodSandbox" cri stop-pod "$pod"
+	t "$h conformance: RemovePodSandbox" cri remove-pod "$pod"
+}
+
+# kernel_flow HANDLER: a privileged pod, and a container with NET_ADMIN, find the kernel a
+# node has: bridge, veth, vxlan, tun, iptables (legacy and nft) with NAT, REDIRECT and
+# conntrack, ip6tables, overlayfs, fuse (Debian's ip and iptables in the nettools image).
+NT=podvm.local/nettools:test
+kernel_flow() {
+	local h=$1 pod p n
+	pod=$(cri run-pod "kern-$h" --privileged --runtime-handler "$h" --log-dir "$TMP/logs/kern-$h" \
+		--cgroup-parent "$CGROUP_PARENT" 2>&1)
+	t_result "$h kernel: RunPodSandbox (privileged)" $? "$pod"
+	p=$(cri create-container "$pod" priv "$NT" --privileged -- sleep 300 2>&1)
+	n=$(cri create-container "$pod" netadmin "$NT" --cap-add NET_ADMIN -- sleep 300 2>&1)
+	t "$h kernel: StartContainer (privileged)" cri start "$p"
+	t "$h kernel: StartContainer (NET_ADMIN)" cri start "$n"
+	kx() {  # kx NAME CID SCRIPT: the script prints "ok" last when the feature works
+		local out
+		out=$(cri exec-sync "$2" -- sh -c "$3" 2>&1)
+		expect_match "$h kernel: $1" 'ok$' "$out"
+	}
+	kx "bridge" "$p" '/usr/sbin/ip link add pvbr0 type bridge && echo ok'
+	kx "veth on the bridge" "$p" '/usr/sbin/ip link add pvv0 type veth peer name pvv1 && /usr/sbin/ip link set pvv0 master pvbr0 && echo ok'
+	kx "vxlan" "$p" '/usr/sbin/ip link add pvx0 type vxlan id 42 dstport 4789 dev eth0 && echo ok'
+	kx "tun (/dev/net/tun)" "$p" '/usr/sbin/ip tuntap add pvt0 mode tun && echo ok'
+	kx "iptables-legacy nat REDIRECT carries a connection" "$p" \
+		'nc -l -p 8080 >/tmp/got & sleep 0.5
+		 iptables-legacy -t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport 80 -j REDIRECT --to-ports 8080 &&
+		 echo via-redirect | nc 127.0.0.1 80; sleep 0.5; grep -q via-redirect /tmp/got && echo ok'
+	kx "iptables-nft: conntrack match, nat REDIRECT" "$p" \
+		'iptables-nft -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT &&
+		 iptables-nft -t nat -A PREROUTING -p tcp --dport 81 -j REDIRECT --to-ports 8081 && echo ok'
+	kx "ip6tables (legacy and nft) nat REDIRECT" "$p" \
+		'ip6tables-legacy -t nat -A OUTPUT -p tcp -d ::1 --dport 80 -j REDIRECT --to-ports 8080 &&
+		 ip6tables-nft -t nat -A OUTPUT -p tcp -d ::1 --dport 81 -j REDIRECT --to-ports 8081 && echo ok'
+	kx "conntrack" "$p" 'test -r /proc/sys/net/netfilter/nf_conntrack_max && echo ok'
+	kx "overlayfs" "$p" 'mkdir -p /tmp/o && mount -t tmpfs t /tmp/o && mkdir /tmp/o/l /tmp/o/u /tmp/o/w /tmp/o/m &&
+		 mount -t overlay o -o lowerdir=/tmp/o/l,upperdir=/tmp/o/u,workdir=/tmp/o/w /tmp/o/m && echo ok'
+	kx "fuse (/dev/fuse)" "$p" 'grep -qw fuse /proc/filesystems && test -c /dev/fuse && echo ok'
+	kx "NET_ADMIN alone: bridge and iptables" "$n" \
+		'/usr/sbin/ip link add pvbr1 type bridge && iptables -t nat -A OUTPUT -p tcp --dport 82 -j REDIRECT --to-ports 8082 && echo ok'
+	if [ "$h" != runc ]; then  # this host's runc pods see a cgroup v1/v2 hybrid
+		expect_eq "$h kernel: cgroup v2 controllers" "cpuset cpu io memory pids rdma misc" \
+			"$(cri exec-sync "$p" -- cat /sys/fs/cgroup/cgroup.controllers 2>&1)"
+	fi
+	t "$h kernel: StopPodSandbox" cri stop-pod "$pod"
+	t "$h kernel: RemovePodSandbox" cri remove-pod "$pod"
+}
+
 pod_flow runc
+conformance_flow runc
+kernel_flow runc
 expect_eq "runc: no runc shim left" "" "$(pgrep -af -- "containerd-shim-runc-v2 .*-address $CTD/c.sock")"
 expect_eq "runc: no container cgroup left" "" \
 	"$(find /sys/fs/cgroup/*"$CGROUP_PARENT" -mindepth 1 -type d 2>/dev/null)"
 
 pod_flow podvm
+conformance_flow podvm
+kernel_flow podvm
+umount "$HP"
 sleep 0.5
 expect_eq "podvm: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
 expect_eq "podvm: no VMM left" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/")"
 leftovers "a podvm pod through CRI"
+
+# What a VM cannot do is refused, with the field named: hostNetwork, hostPID, hostIPC at
+# RunPodSandbox; Bidirectional propagation when the container's task is made (containerd
+# 1.6 makes it at StartContainer).
+for field in network pid ipc; do
+	flag=--host-$field
+	name=$(case $field in network) echo hostNetwork ;; pid) echo hostPID ;; ipc) echo hostIPC ;; esac)
+	out=$(cri run-pod "host-$field" $flag --runtime-handler podvm --log-dir "$TMP/logs/host-$field" \
+		--cgroup-parent "$CGROUP_PARENT" 2>&1)
+	t_result "refused: $name: RunPodSandbox fails" "$([ $? -ne 0 ] && echo 0 || echo 1)" "$out"
+	expect_match "refused: $name: the error names it" "$name: not supported: a podvm pod has its own kernel" "$out"
+done
+mkdir -p "$TMP/bidi" && mount --bind "$TMP/bidi" "$TMP/bidi" && mount --make-shared "$TMP/bidi"
+pod=$(cri run-pod bidi --runtime-handler podvm --log-dir "$TMP/logs/bidi" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+c=$(cri create-container "$pod" bidi "$IMG" --mount "$TMP/bidi:/bidi:rw:bidirectional" -- sleep 300 2>&1)
+out=$(cri start "$c" 2>&1)
+t_result "refused: Bidirectional: the container does not start" "$([ $? -ne 0 ] && echo 0 || echo 1)" "$out"
+expect_match "refused: Bidirectional: the error names the mount and the field" \
+	"mount /bidi: mountPropagation Bidirectional: not supported: a podvm pod has its own kernel" "$out"
+t "refused: Bidirectional: StopPodSandbox" cri stop-pod "$pod"
+t "refused: Bidirectional: RemovePodSandbox" cri remove-pod "$pod"
+umount "$TMP/bidi"
+sleep 0.5
+expect_eq "refused: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
+leftovers "refused pods"
 
 # The VM is sized from the pod's resources (kubelet's sum of its containers' limits, which
 # containerd passes as sandbox annotations): 256 MiB + the 64 MiB guest overhead, 2 vCPUs.

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
@@ -67,6 +68,8 @@ static const char base_config[] =
 	"  'maskedPaths': ['/proc/kcore', '/proc/keys'],"
 	"  'readonlyPaths': ['/proc/sys', '/proc/bus', '/proc/fs'],"
 	"  'sysctl': {'net.ipv4.ip_forward': '1'},"
+	"  'devices': [{'path': '/dev/net/tun', 'type': 'c', 'major': 10, 'minor': 200, 'fileMode': 438,"
+	"               'uid': 0, 'gid': 0}, {'path': '/dev/vda', 'type': 'b', 'major': 254, 'minor': 0}],"
 	"  'resources': {"
 	"   'memory': {'limit': 536870912, 'swap': 1073741824},"
 	"   'cpu': {'quota': 150000, 'period': 100000, 'shares': 512},"
@@ -161,6 +164,11 @@ static void test_full(void)
 	ok(strv_eq(s.readonly_paths, (const char *[]){ "/proc/sys", "/proc/bus", "/proc/fs", NULL }),
 	   "linux.readonlyPaths");
 	ok(strv_eq(s.sysctl, (const char *[]){ "net.ipv4.ip_forward=1", NULL }), "linux.sysctl as key=value");
+	ok(s.n_devices == 2 && strcmp(s.devices[0].path, "/dev/net/tun") == 0 && s.devices[0].type == S_IFCHR &&
+		   s.devices[0].major == 10 && s.devices[0].minor == 200 && s.devices[0].mode == 0666,
+	   "linux.devices: a character device");
+	ok(s.n_devices == 2 && s.devices[1].type == S_IFBLK && s.devices[1].major == 254 && s.devices[1].mode == 0666,
+	   "linux.devices: a block device, fileMode defaulting to 0666");
 	const struct spec_resources *res = &s.resources;
 	ok(res->memory_limit == 536870912 && res->memory_swap == 1073741824, "resources.memory");
 	ok(res->cpu_quota == 150000 && res->cpu_period == 100000 && res->cpu_shares == 512, "resources.cpu");
@@ -271,6 +279,18 @@ static void bind_option_no_source(json_t *root)
 	json_array_append_new(json_object_get(root, "mounts"),
 			      json_pack("{s:s,s:s,s:[s,s]}", "destination", "/y", "type", "none", "options", "bind", "ro"));
 }
+static json_t *devices_of(json_t *root)
+{
+	return json_object_get(json_object_get(root, "linux"), "devices");
+}
+static void device_bad_type(json_t *root)
+{
+	json_object_set_new(json_array_get(devices_of(root), 1), "type", json_string("x"));
+}
+static void device_relative(json_t *root)
+{
+	json_object_set_new(json_array_get(devices_of(root), 0), "path", json_string("dev/tun"));
+}
 static void unknown_ns(json_t *root)
 {
 	json_array_append_new(json_object_get(json_object_get(root, "linux"), "namespaces"),
@@ -317,6 +337,8 @@ static void test_errors(void)
 	expect_error("bind without source", bind_no_source, "mounts[6] (/x): bind mount without source");
 	expect_error("bind option without source", bind_option_no_source, "mounts[6] (/y): bind mount without source");
 	expect_error("unknown namespace", unknown_ns, "linux.namespaces[6]: unknown type bogus");
+	expect_error("device of an unknown type", device_bad_type, "linux.devices[1].type: want c, u, b or p");
+	expect_error("device with a relative path", device_relative, "linux.devices[0].path: missing or relative");
 	expect_error("sysctl not a string", sysctl_not_string, "linux.sysctl.kernel.x: not a string");
 	expect_error("missing root", no_root, "root.path: missing");
 	expect_error("maskedPaths not an array", masked_not_array, "linux.maskedPaths: not an array");
