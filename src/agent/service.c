@@ -1,4 +1,5 @@
 #include "service.h"
+#include "portfwd.h"
 #include "agent.pb-c.h"
 #include "cleanup.h"
 #include "container.h"
@@ -264,6 +265,55 @@ static int handle_adopt_identity(void *ctx, const ProtobufCMessage *msg, struct 
 	return reply_empty(reply);
 }
 
+/* ---- port forwarding (portfwd.h) ---- */
+
+static int handle_port_connect(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__PortConnectRequest *req = (const void *)msg;
+	Podvm__Agent__V1__PortConnectResponse resp = PODVM__AGENT__V1__PORT_CONNECT_RESPONSE__INIT;
+	if (portfwd_connect(req->port, req->ipv6, &resp.id, err) < 0)
+		return -1;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
+static int handle_port_write(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__PortDataRequest *req = (const void *)msg;
+	return portfwd_write(req->id, req->data.data, req->data.len, err) < 0 ? -1 : reply_empty(reply);
+}
+
+static int handle_port_read(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__PortReadRequest *req = (const void *)msg;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	bool eof = false;
+	if (portfwd_read(req->id, req->max_bytes, &data, &len, &eof, err) < 0)
+		return -1;
+	Podvm__Agent__V1__ReadOutputResponse resp = PODVM__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
+	resp.data.data = (uint8_t *)data;
+	resp.data.len = len;
+	resp.eof = eof;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
+static int handle_port_shutdown(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__PortRequest *req = (const void *)msg;
+	return portfwd_shutdown(req->id, err) < 0 ? -1 : reply_empty(reply);
+}
+
+static int handle_port_close(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__PortRequest *req = (const void *)msg;
+	return portfwd_close(req->id, err) < 0 ? -1 : reply_empty(reply);
+}
+
 #define M(name, desc, fn) { SERVICE, name, &podvm__agent__v1__##desc##__descriptor, fn }
 
 const struct ttrpc_method agent_methods[] = {
@@ -285,5 +335,10 @@ const struct ttrpc_method agent_methods[] = {
 	M("StatsContainer", container_request, handle_stats),
 	M("WaitOomEvent", empty, handle_wait_oom),
 	M("AdoptIdentity", identity_request, handle_adopt_identity),
+	M("PortConnect", port_connect_request, handle_port_connect),
+	M("PortWrite", port_data_request, handle_port_write),
+	M("PortRead", port_read_request, handle_port_read),
+	M("PortShutdown", port_request, handle_port_shutdown),
+	M("PortClose", port_request, handle_port_close),
 };
 const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

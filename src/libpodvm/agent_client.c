@@ -147,16 +147,12 @@ int pv_agent_close_stdin(struct ttrpc_client *c, const char *id, const char *exe
 	return call(c, "CloseStdin", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
 }
 
-int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exec_id, int stream,
-			 char **data, size_t *len, bool *eof, pv_error *err)
+/* A call answered by a ReadOutputResponse (ReadOutput, PortRead): blocks, no timeout. */
+static int read_data(struct ttrpc_client *c, const char *method, const void *req, char **data, size_t *len,
+		     bool *eof, pv_error *err)
 {
-	Podvm__Agent__V1__ReadOutputRequest req = PODVM__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
-	req.container_id = (char *)id;
-	req.exec_id = (char *)(exec_id ? exec_id : "");
-	req.stream = (uint32_t)stream;
-	req.max_bytes = 64 * 1024;
 	ProtobufCMessage *m = NULL;
-	if (call(c, "ReadOutput", &req, &podvm__agent__v1__read_output_response__descriptor, &m, 0, err) < 0)
+	if (call(c, method, req, &podvm__agent__v1__read_output_response__descriptor, &m, 0, err) < 0)
 		return -1;
 	Podvm__Agent__V1__ReadOutputResponse *resp = (void *)m;
 	*eof = resp->eof;
@@ -166,12 +162,23 @@ int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exe
 		*data = malloc(*len);
 		if (*data == NULL) {
 			protobuf_c_message_free_unpacked(m, NULL);
-			return pv_error_set(err, ENOMEM, "read output");
+			return pv_error_set(err, ENOMEM, "%s", method);
 		}
 		memcpy(*data, resp->data.data, *len);
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return 0;
+}
+
+int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exec_id, int stream,
+			 char **data, size_t *len, bool *eof, pv_error *err)
+{
+	Podvm__Agent__V1__ReadOutputRequest req = PODVM__AGENT__V1__READ_OUTPUT_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.exec_id = (char *)(exec_id ? exec_id : "");
+	req.stream = (uint32_t)stream;
+	req.max_bytes = 64 * 1024;
+	return read_data(c, "ReadOutput", &req, data, len, eof, err);
 }
 
 int pv_agent_resize(struct ttrpc_client *c, const char *id, const char *exec_id,
@@ -301,4 +308,52 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 		req.network = &net.cfg;
 	}
 	return call(c, "AdoptIdentity", &req, EMPTY_DESC, NULL, timeout_ms, err);
+}
+
+int pv_agent_port_connect(struct ttrpc_client *c, unsigned port, bool ipv6, uint32_t *id, pv_error *err)
+{
+	Podvm__Agent__V1__PortConnectRequest req = PODVM__AGENT__V1__PORT_CONNECT_REQUEST__INIT;
+	req.port = port;
+	req.ipv6 = ipv6;
+	ProtobufCMessage *m = NULL;
+	if (call(c, "PortConnect", &req, &podvm__agent__v1__port_connect_response__descriptor, &m, CALL_TIMEOUT_MS,
+		 err) < 0)
+		return -1;
+	*id = ((Podvm__Agent__V1__PortConnectResponse *)m)->id;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int pv_agent_port_write(struct ttrpc_client *c, uint32_t id, const void *data, size_t len, pv_error *err)
+{
+	Podvm__Agent__V1__PortDataRequest req = PODVM__AGENT__V1__PORT_DATA_REQUEST__INIT;
+	req.id = id;
+	req.data.data = (uint8_t *)data;
+	req.data.len = len;
+	return call(c, "PortWrite", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_port_read(struct ttrpc_client *c, uint32_t id, char **data, size_t *len, bool *eof, pv_error *err)
+{
+	Podvm__Agent__V1__PortReadRequest req = PODVM__AGENT__V1__PORT_READ_REQUEST__INIT;
+	req.id = id;
+	req.max_bytes = 64 * 1024;
+	return read_data(c, "PortRead", &req, data, len, eof, err);
+}
+
+static int port_call(struct ttrpc_client *c, const char *method, uint32_t id, pv_error *err)
+{
+	Podvm__Agent__V1__PortRequest req = PODVM__AGENT__V1__PORT_REQUEST__INIT;
+	req.id = id;
+	return call(c, method, &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}
+
+int pv_agent_port_shutdown(struct ttrpc_client *c, uint32_t id, pv_error *err)
+{
+	return port_call(c, "PortShutdown", id, err);
+}
+
+int pv_agent_port_close(struct ttrpc_client *c, uint32_t id, pv_error *err)
+{
+	return port_call(c, "PortClose", id, err);
 }

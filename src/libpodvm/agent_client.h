@@ -55,3 +55,11 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 			    pv_error *err);
 /* Blocks until a container is hit by the OOM killer; *id is malloc'd. */
 int pv_agent_wait_oom(struct ttrpc_client *c, char **id, pv_error *err);
+
+/* Port forwarding (agent.proto): a connection to port on the guest's loopback (::1 first
+ * with ipv6), its bytes both ways, half-close, close. A read blocks until data or *eof. */
+int pv_agent_port_connect(struct ttrpc_client *c, unsigned port, bool ipv6, uint32_t *id, pv_error *err);
+int pv_agent_port_write(struct ttrpc_client *c, uint32_t id, const void *data, size_t len, pv_error *err);
+int pv_agent_port_read(struct ttrpc_client *c, uint32_t id, char **data, size_t *len, bool *eof, pv_error *err);
+int pv_agent_port_shutdown(struct ttrpc_client *c, uint32_t id, pv_error *err);
+int pv_agent_port_close(struct ttrpc_client *c, uint32_t id, pv_error *err);

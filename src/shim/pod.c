@@ -1,4 +1,5 @@
 #include "pod.h"
+#include "portfwd.h"
 #include "cleanup.h"
 #include "agent_client.h"
 #include "sandbox.h"
@@ -20,6 +21,7 @@ struct pod {
 	struct pv_pod_net net;
 	bool has_net;
 	bool booted;
+	struct portfwd *fwd;  /* kubectl port-forward, for a pod with a network */
 	pthread_mutex_t lock;
 };
 
@@ -88,7 +90,14 @@ static int boot_locked(struct pod *p, const char *netns_path, const struct pod_r
 		p->has_net = true;
 		cfg.net = &p->net;
 	}
-	return pv_sandbox_boot(p->sb, &cfg, err);
+	if (pv_sandbox_boot(p->sb, &cfg, err) < 0)
+		return -1;
+	pv_error fwd_err = NULL;
+	if (netns_path && portfwd_start(netns_path, pod_agent(p), &p->fwd, &fwd_err) < 0) {
+		pv_warning("pod %s: %s", p->id, fwd_err->msg);  /* the pod runs without it */
+		pv_error_release(&fwd_err);
+	}
+	return 0;
 }
 
 int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err)
@@ -132,6 +141,7 @@ void pod_destroy(struct pod *p)
 {
 	if (p == NULL)
 		return;
+	portfwd_stop(p->fwd);
 	pv_sandbox_destroy(p->sb);
 	if (p->has_net)
 		pv_pod_net_detach(&p->net);

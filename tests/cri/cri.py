@@ -32,6 +32,9 @@ the same config again to CreateContainer.
     cri.py --sock SOCK remove-container CID
     cri.py --sock SOCK stop-pod POD
     cri.py --sock SOCK remove-pod POD
+    cri.py --sock SOCK port-forward POD PORT [--send DATA]
+                  PortForward; with --send, the WebSocket streaming protocol over its URL:
+                  sends DATA to PORT of the pod, prints the answer until the stream ends
     cri.py --sock SOCK pod-start-latency NAME IMAGE --runtime-handler H --log-dir D
                                          [--cgroup-parent P] [--cleanup] [--json] -- CMD...
                   RunPodSandbox + CreateContainer + StartContainer, then waits for the first
@@ -213,6 +216,91 @@ def wait_first_line(path, deadline):
     return None
 
 
+def ws_frame(payload):
+    """A masked binary WebSocket frame (RFC 6455), as a client sends it."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x82]) + (bytes([0x80 | n]) if n < 126 else
+                            bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else
+                            bytes([0x80 | 127]) + n.to_bytes(8, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read_frame(sock):
+    """(opcode, payload) of the next frame; (None, b"") at the end of the connection."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+    try:
+        b0, b1 = exactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(exactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(exactly(8), "big")
+        mask = exactly(4) if b1 & 0x80 else None
+        data = exactly(n)
+    except (EOFError, OSError):
+        return None, b""
+    if mask:
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return b0 & 0x0F, data
+
+
+def cmd_port_forward(c, a):
+    """PortForward, then what kubectl port-forward does over the URL it returns: the
+    WebSocket form of the streaming protocol (v4.channel.k8s.io: channel 0 the data, 1 the
+    errors, each starting with the port), sends --send and prints what comes back until
+    the stream ends."""
+    import base64, socket, urllib.parse
+    url = c.call("PortForward", pb.PortForwardRequest(pod_sandbox_id=a.pod, port=[a.port])).url
+    if a.send is None:
+        print(url)
+        return 0
+    u = urllib.parse.urlparse(url)
+    sock = socket.create_connection((u.hostname, u.port), timeout=c.timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    query = (u.query + "&" if u.query else "") + "port=%d" % a.port
+    sock.sendall(("GET %s?%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n" % (u.path, query, u.netloc, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        print("cri.py: port-forward: no WebSocket upgrade: %s" % head.decode(errors="replace").strip(), file=sys.stderr)
+        return 1
+    sock.sendall(ws_frame(b"\x00" + a.send.encode().decode("unicode_escape").encode("latin-1")))
+    got, errors, seen_port = b"", b"", set()
+    while True:
+        op, data = ws_read_frame(sock)
+        if op is None or op == 8:
+            break
+        if op not in (1, 2) or not data:
+            continue
+        channel, data = data[0], data[1:]
+        if channel not in seen_port:  # each channel starts with the port, 2 bytes
+            seen_port.add(channel)
+            data = data[2:]
+        if channel == 0:
+            got += data
+        else:
+            errors += data
+    sys.stdout.buffer.write(got)
+    if errors:
+        print("cri.py: port-forward: %s" % errors.decode(errors="replace"), file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_pod_start_latency(c, a):
     log_name = a.name + ".log"
     log_file = os.path.join(a.log_dir, log_name)
@@ -343,6 +431,8 @@ def run(c, a):
         return rc
     elif cmd == "pod-start-latency":
         return cmd_pod_start_latency(c, a)
+    elif cmd == "port-forward":
+        return cmd_port_forward(c, a)
     return 0
 
 
@@ -412,6 +502,10 @@ def parser():
     sp.add_argument("--grace", type=int, default=10, help="seconds before SIGKILL")
     for name in ("stop-pod", "remove-pod"):
         sub.add_parser(name).add_argument("pod")
+    sp = sub.add_parser("port-forward")
+    sp.add_argument("pod")
+    sp.add_argument("port", type=int)
+    sp.add_argument("--send", help="send this (\\r\\n escapes allowed) and print the answer")
     sp = sub.add_parser("pod-start-latency")
     sp.add_argument("name")
     sp.add_argument("image")

@@ -350,6 +350,43 @@ conformance_flow() {
 		"$(cri exec-sync "$b" -- cat "/hp/late-$h/f" 2>&1)"
 	umount "$HP/late-$h"
 
+	# kubectl port-forward: CRI PortForward's stream reaches a server in the pod; and what
+	# containerd does for it, a connection to localhost:PORT in the pod's network namespace,
+	# carries a MiB both ways over IPv4 and IPv6, with half-close.
+	local w e ns
+	w=$(cri create-container "$pod" web "$IMG" -- sh -c 'mkdir -p /www && echo port-forwarded >/www/index.html &&
+		exec httpd -f -p 80 -h /www' 2>&1)
+	e=$(cri create-container "$pod" echo "$IMG" -- nc -ll -p 8081 -e /bin/cat 2>&1)
+	t "$h conformance: StartContainer web" cri start "$w"
+	t "$h conformance: StartContainer echo" cri start "$e"
+	for i in $(seq 50); do
+		out=$(cri port-forward "$pod" 80 --send 'GET /index.html HTTP/1.0\r\n\r\n' 2>&1 | tr -d '\r' | tr '\n' ' ')
+		case $out in *port-forwarded*) break ;; esac
+		sleep 0.2
+	done
+	expect_match "$h conformance: PortForward: an HTTP exchange over the stream" "200 OK.* port-forwarded" "$out"
+	ns=$(ls "$CTD/state/io.containerd.grpc.v1.cri/netns")
+	expect_eq "$h conformance: PortForward: localhost in the pod's netns, both ways, FIN" \
+		"127.0.0.1 ok ::1 ok" "$(nsenter --net="$CTD/state/io.containerd.grpc.v1.cri/netns/$ns" python3 -c '
+import hashlib, os, socket, threading
+for host in ("127.0.0.1", "::1"):
+    data = os.urandom(1 << 20)
+    s = socket.create_connection((host, 8081), timeout=30)
+    def send():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)  # half-close: the echo goes on
+    t = threading.Thread(target=send)
+    t.start()
+    back = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        back += d
+    t.join()
+    print(host, "ok" if back == data else "got %d of %d bytes" % (len(back), len(data)), end=" ")
+' 2>&1 | sed 's/ $//')"
+
 	# StopContainer right after StartContainer (a pod deleted while it starts): SIGTERM
 	# takes effect, as under runc (busybox top exits 143 on it), not the grace period.
 	c=$(cri create-container "$pod" c "$IMG" --log-path c.log -- sh -c top 2>&1)
