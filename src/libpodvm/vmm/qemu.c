@@ -98,7 +98,9 @@ static int push_boot(char ***a, const struct pv_vm_config *c)
 	ARG("-append");
 	/* Under TCG the TSC follows the host clock but the boot-time watchdog, starved of CPU,
 	 * would demote it to jiffies (4 ms resolution): vouch for it. */
-	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on%s podvm.channel=%s",
+	/* numdummies=0: the built-in dummy driver (for pods that make dummy links) would
+	 * otherwise add a dummy0 to every pod. */
+	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on dummy.numdummies=0%s podvm.channel=%s",
 	    c->debug ? "podvm.debug=1" : "quiet", c->kvm ? "" : " tsc=reliable",
 	    c->vsock_cid ? "vsock:1024" : "serial");
 	return 0;
