@@ -120,6 +120,7 @@ bool pod_booted(struct pod *p)
 void pod_started(struct pod *p)
 {
 	pv_sandbox_refill_pool(p->sb);
+	portfwd_pod_started(p->fwd);
 }
 
 struct ttrpc_client *pod_agent(struct pod *p)

@@ -27,7 +27,8 @@ struct pod_resources {
  * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. */
 int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err);
 bool pod_booted(struct pod *p);
-/* The pod's first container has started: a pool its VM came from may refill now. */
+/* The pod's first container has started: a pool its VM came from may refill now, and port
+ * forwarding be set up. */
 void pod_started(struct pod *p);
 struct ttrpc_client *pod_agent(struct pod *p);
 const char *pod_shared_dir(struct pod *p);

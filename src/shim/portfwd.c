@@ -35,6 +35,7 @@ struct portfwd {
 	int netns_fd;
 	int listen_fd[2];  /* 127.0.0.1, ::1 */
 	int wake_fd;       /* eventfd: stop */
+	int go_fd;         /* eventfd: the pod's start is over (portfwd_pod_started) */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -238,10 +239,19 @@ static int set_up(struct portfwd *f, pv_error *err)
 	return 0;
 }
 
+/* Setting up runs iptables twice (~20 ms of CPU): not beside the pod's own start, which
+ * it would slow. Until its first container has started, a few seconds at most. */
+#define SETUP_DELAY_MS 2000
+
 static void *fwd_main(void *arg)
 {
 	struct portfwd *f = arg;
 	pv_error err = NULL;
+	struct pollfd w[2] = { { .fd = f->wake_fd, .events = POLLIN }, { .fd = f->go_fd, .events = POLLIN } };
+	while (poll(w, 2, SETUP_DELAY_MS) < 0 && errno == EINTR)
+		;
+	if (w[0].revents)
+		return NULL;  /* stopped first */
 	if (set_up(f, &err) < 0) {
 		pv_warning("port forwarding: %s", err->msg);
 		pv_error_release(&err);
@@ -267,6 +277,8 @@ static void fwd_free(struct portfwd *f)
 			close(f->listen_fd[i]);
 	if (f->wake_fd >= 0)
 		close(f->wake_fd);
+	if (f->go_fd >= 0)
+		close(f->go_fd);
 	if (f->netns_fd >= 0)
 		close(f->netns_fd);
 	pthread_cond_destroy(&f->idle);
@@ -279,18 +291,26 @@ int portfwd_start(const char *netns_path, struct ttrpc_client *agent, struct por
 	struct portfwd *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return pv_error_set(err, ENOMEM, "port forwarding");
-	*f = (struct portfwd){ .agent = agent, .listen_fd = { -1, -1 } };
+	*f = (struct portfwd){ .agent = agent, .listen_fd = { -1, -1 }, .wake_fd = -1, .go_fd = -1 };
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->idle, NULL);
 	f->netns_fd = open(netns_path, O_RDONLY | O_CLOEXEC);
 	f->wake_fd = eventfd(0, EFD_CLOEXEC);
+	f->go_fd = eventfd(0, EFD_CLOEXEC);
 	int e = errno;
-	if (f->netns_fd < 0 || f->wake_fd < 0 || (e = pthread_create(&f->thread, NULL, fwd_main, f)) != 0) {
+	if (f->netns_fd < 0 || f->wake_fd < 0 || f->go_fd < 0 || (e = pthread_create(&f->thread, NULL, fwd_main, f)) != 0) {
 		fwd_free(f);
 		return pv_error_set(err, e, "port forwarding for %s", netns_path);
 	}
 	*out = f;
 	return 0;
+}
+
+void portfwd_pod_started(struct portfwd *f)
+{
+	uint64_t one = 1;
+	if (f)
+		(void)!write(f->go_fd, &one, sizeof(one));
 }
 
 void portfwd_stop(struct portfwd *f)

@@ -10,8 +10,10 @@
 
 struct portfwd;
 
-/* Starts forwarding into the pod's network namespace: a thread sets it up (iptables runs
- * there, not on the pod's start path) and serves it. */
+/* Starts forwarding into the pod's network namespace: a thread sets it up once the pod's
+ * first container has started (portfwd_pod_started), or a few seconds after, so that its
+ * iptables runs do not slow the pod's start, and serves it. */
 int portfwd_start(const char *netns_path, struct ttrpc_client *agent, struct portfwd **out, pv_error *err);
+void portfwd_pod_started(struct portfwd *f);
 /* No new connection; the open ones end; every thread is joined. NULL is a no-op. */
 void portfwd_stop(struct portfwd *f);
