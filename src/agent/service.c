@@ -139,6 +139,16 @@ static int handle_close_stdin(void *ctx, const ProtobufCMessage *msg, struct ttr
 	return r < 0 ? -1 : reply_empty(reply);
 }
 
+/* A ReadOutputResponse (ReadOutput, PortRead): the data read, or the end. */
+static int reply_data(struct ttrpc_reply *reply, char *data, size_t len, bool eof)
+{
+	Podvm__Agent__V1__ReadOutputResponse resp = PODVM__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
+	resp.data.data = (uint8_t *)data;
+	resp.data.len = len;
+	resp.eof = eof;
+	return ttrpc_reply_set(reply, &resp.base);
+}
+
 static int handle_read_output(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
 {
 	(void)ctx;
@@ -151,13 +161,7 @@ static int handle_read_output(void *ctx, const ProtobufCMessage *msg, struct ttr
 	bool eof = false;
 	int r = proc_read_output(p, (int)req->stream, req->max_bytes, &data, &len, &eof, err);
 	proc_put(p);
-	if (r < 0)
-		return -1;
-	Podvm__Agent__V1__ReadOutputResponse resp = PODVM__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
-	resp.data.data = (uint8_t *)data;
-	resp.data.len = len;
-	resp.eof = eof;
-	return ttrpc_reply_set(reply, &resp.base);
+	return r < 0 ? -1 : reply_data(reply, data, len, eof);
 }
 
 static int handle_resize(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
@@ -293,11 +297,7 @@ static int handle_port_read(void *ctx, const ProtobufCMessage *msg, struct ttrpc
 	bool eof = false;
 	if (portfwd_read(req->id, req->max_bytes, &data, &len, &eof, err) < 0)
 		return -1;
-	Podvm__Agent__V1__ReadOutputResponse resp = PODVM__AGENT__V1__READ_OUTPUT_RESPONSE__INIT;
-	resp.data.data = (uint8_t *)data;
-	resp.data.len = len;
-	resp.eof = eof;
-	return ttrpc_reply_set(reply, &resp.base);
+	return reply_data(reply, data, len, eof);
 }
 
 static int handle_port_shutdown(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
