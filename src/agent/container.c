@@ -30,6 +30,7 @@ struct container {
 	int start_fd;     /* write end of the start gate */
 	bool started;
 	long long exec_ms;  /* when its init exec'd (pv_now_ms) */
+	int refs;           /* the table's, and each call's using it (find) */
 	char **share_tags;
 	struct container *next;
 };
@@ -133,7 +134,8 @@ static pid_t clone_into_cgroup(int flags, int cgroup_fd)
 
 /* Reads the child's messages up to `until` (READY, PID) or EOF. Returns 1 on `until`, 0 at
  * EOF, or a negative value with *err set for a reported failure. */
-static int read_until(int sync_fd, int until, struct agent_proc *proc, const char *id, pv_error *err)
+static int read_until(int sync_fd, int until, struct agent_proc *proc, unsigned long long since, const char *id,
+		      pv_error *err)
 {
 	for (;;) {
 		struct child_msg m;
@@ -144,7 +146,7 @@ static int read_until(int sync_fd, int until, struct agent_proc *proc, const cha
 		if (m.type == CHILD_PTY && fd >= 0)
 			proc_take_pty(proc, fd);
 		else if (m.type == CHILD_PID)
-			proc_set_pid(proc, m.pid);
+			proc_set_pid(proc, m.pid, since);
 		else if (m.type == CHILD_ERROR)
 			return pv_error_set_plain(err, m.errnum ? m.errnum : EIO, "container %s: %s", id, m.msg);
 		if (m.type == until)
@@ -160,10 +162,13 @@ static struct container *find_locked(const char *id)
 	return NULL;
 }
 
+/* The container, referenced: the caller puts it (container_put). */
 static struct container *find(const char *id, pv_error *err)
 {
 	pthread_mutex_lock(&containers_lock);
 	struct container *c = find_locked(id);
+	if (c)
+		c->refs++;
 	pthread_mutex_unlock(&containers_lock);
 	if (c == NULL)
 		pv_error_set_plain(err, ENOENT, "container %s: not found", id);
@@ -196,6 +201,7 @@ static void container_free(struct container *c)
 {
 	if (c == NULL)
 		return;
+	proc_put(c->init);
 	close_if(&c->sync_fd);
 	close_if(&c->start_fd);
 	release_shares(c);
@@ -248,6 +254,7 @@ static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, 
 		return -1;
 	}
 	debug("container %s: cloning init", c->id);
+	unsigned long long since = proc_exit_seq();
 	pid_t pid = clone_into_cgroup(c->spec.clone_flags & ~CLONE_NEWCGROUP, cgroup_fd);
 	if (pid == 0)
 		child_run_init(&c->spec, &fds);
@@ -259,12 +266,21 @@ static int spawn_init(struct container *c, struct stdio_set *io, int cgroup_fd, 
 	c->start_fd = gate[1];
 	if (pid < 0)
 		return pv_error_set(err, saved, "container %s: clone", c->id);
-	proc_set_pid(c->init, pid);
+	proc_set_pid(c->init, pid, since);
 	debug("container %s: init is pid %d, waiting for its setup", c->id, (int)pid);
-	int r = read_until(c->sync_fd, CHILD_READY, c->init, c->id, err);
+	int r = read_until(c->sync_fd, CHILD_READY, c->init, since, c->id, err);
 	if (r == 0)
 		return pv_error_set_plain(err, EIO, "container %s: init exited during setup", c->id);
 	return r < 0 ? -1 : 0;
+}
+
+static void container_put(struct container *c)
+{
+	pthread_mutex_lock(&containers_lock);
+	bool last = --c->refs == 0;
+	pthread_mutex_unlock(&containers_lock);
+	if (last)
+		container_free(c);
 }
 
 static void discard_failed(struct container *c)
@@ -306,6 +322,7 @@ static int register_init(struct container *c, struct stdio_set *io, pv_error *er
 		c->init = NULL;
 		return -1;
 	}
+	(void)proc_get(c->id, "", NULL);  /* the container's own reference, put by container_free */
 	return 0;
 }
 
@@ -350,6 +367,7 @@ static int create_locked(const char *id, const char *json, size_t len,
 		discard_failed(c);
 		return -1;
 	}
+	c->refs = 1;  /* the table's */
 	c->next = containers;
 	containers = c;
 	return 0;
@@ -367,20 +385,20 @@ int container_create(const char *id, const char *json, size_t len,
 	return r;
 }
 
-int container_start(const char *id, pid_t *pid, pv_error *err)
+static int start(struct container *c, pid_t *pid, pv_error *err)
 {
-	struct container *c = find(id, err);
-	if (c == NULL)
-		return -1;
-	if (c->started || c->start_fd < 0)
-		return pv_error_set_plain(err, EBUSY, "container %s: already started", id);
+	pthread_mutex_lock(&containers_lock);
+	bool startable = !c->started && c->start_fd >= 0;
 	c->started = true;
-	debug("container %s: start", id);
+	pthread_mutex_unlock(&containers_lock);
+	if (!startable)
+		return pv_error_set_plain(err, EBUSY, "container %s: already started", c->id);
+	debug("container %s: start", c->id);
 	if (pv_write_all(c->start_fd, "s", 1) < 0)
-		return pv_error_set(err, errno, "container %s: start", id);
+		return pv_error_set(err, errno, "container %s: start", c->id);
 	close_if(&c->start_fd);
 	/* The sync socket closes on a successful exec; a failure arrives as a message. */
-	int r = read_until(c->sync_fd, 0, c->init, id, err);
+	int r = read_until(c->sync_fd, 0, c->init, 0, c->id, err);
 	close_if(&c->sync_fd);
 	if (r < 0)
 		return -1;
@@ -389,6 +407,16 @@ int container_start(const char *id, pid_t *pid, pv_error *err)
 	pthread_mutex_unlock(&containers_lock);
 	*pid = c->init->pid;
 	return 0;
+}
+
+int container_start(const char *id, pid_t *pid, pv_error *err)
+{
+	struct container *c = find(id, err);
+	if (c == NULL)
+		return -1;
+	int r = start(c, pid, err);
+	container_put(c);
+	return r;
 }
 
 static int spawn_exec(struct container *c, struct agent_proc *proc, const struct spec_process *p,
@@ -404,6 +432,7 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 		return -1;
 	}
 	struct child_fds fds = { io->child_in, io->child_out, io->child_err, sync[1], -1, 0 };
+	unsigned long long since = proc_exit_seq();
 	pid_t mid = clone_into_cgroup(0, cgfd);
 	if (mid == 0)
 		/* All of init's namespaces, made or joined (a pod's shared ipc/uts). */
@@ -414,7 +443,7 @@ static int spawn_exec(struct container *c, struct agent_proc *proc, const struct
 	if (mid < 0)
 		return pv_error_set(err, saved, "exec in %s: clone", c->id);
 	/* PID (from the intermediate), PTY, then EOF once the process has exec'd. */
-	int r = read_until(rd, 0, proc, c->id, err);
+	int r = read_until(rd, 0, proc, since, c->id, err);
 	if (r < 0)
 		return -1;
 	if (proc->pid <= 0)
@@ -453,17 +482,36 @@ int container_exec(const char *id, const char *exec_id, const char *json, size_t
 {
 	if (exec_id == NULL || *exec_id == '\0')
 		return pv_error_set_plain(err, EINVAL, "exec in %s: empty exec id", id);
-	struct container *c = find(id, err);
-	if (c == NULL)
-		return -1;
 	struct spec_process p;
 	if (spec_parse_process_json(json, len, &p, err) < 0)
 		return -1;
+	struct container *c = find(id, err);
+	if (c == NULL) {
+		spec_process_clear(&p);
+		return -1;
+	}
 	struct agent_proc *proc = NULL;
 	int r = exec_prepare(c, exec_id, &p, want_stdin, &proc, err);
 	spec_process_clear(&p);
 	if (r == 0)
 		*pid = proc->pid;
+	container_put(c);
+	return r;
+}
+
+int container_remove_process(const char *id, const char *exec_id, pv_error *err)
+{
+	if (exec_id == NULL || *exec_id == '\0')
+		return pv_error_set_plain(err, EINVAL, "container %s: remove the container, not its init", id);
+	struct agent_proc *p = proc_get(id, exec_id, err);
+	if (p == NULL)
+		return -1;
+	int r = 0;
+	if (p->pid > 0 && !proc_exited(p))
+		r = pv_error_set_plain(err, EBUSY, "exec %s in %s: still running", exec_id, id);
+	else
+		proc_remove(p);  /* its pipes close once no reader holds it */
+	proc_put(p);
 	return r;
 }
 
@@ -554,13 +602,22 @@ int container_remove(const char *id, pv_error *err)
 		return pv_error_set_plain(err, ENOENT, "container %s: not found", id);
 	int r = cgroup_destroy(id, err);
 	remove_processes(id);
-	container_free(c);
+	container_put(c);  /* the table's reference; a call still using it puts the last */
 	return r;
+}
+
+/* Whether the container exists (for calls that need nothing of it but its cgroup). */
+static bool exists(const char *id, pv_error *err)
+{
+	struct container *c = find(id, err);
+	if (c)
+		container_put(c);
+	return c != NULL;
 }
 
 int container_update(const char *id, const char *resources_json, size_t len, pv_error *err)
 {
-	if (find(id, err) == NULL)
+	if (!exists(id, err))
 		return -1;
 	struct spec_resources res;
 	if (spec_parse_resources_json(resources_json, len, &res, err) < 0)
@@ -570,7 +627,7 @@ int container_update(const char *id, const char *resources_json, size_t len, pv_
 
 int container_pause(const char *id, bool paused, pv_error *err)
 {
-	if (find(id, err) == NULL)
+	if (!exists(id, err))
 		return -1;
 	return cgroup_freeze(id, paused, err);
 }

@@ -20,5 +20,7 @@ int container_exec(const char *id, const char *exec_id, const char *process_json
 		   size_t len, bool want_stdin, pid_t *pid, pv_error *err);
 int container_signal(const char *id, const char *exec_id, int sig, bool all, pv_error *err);
 int container_remove(const char *id, pv_error *err);
+/* Drops an exec that has exited (or never ran) from the process table: its pipes close. */
+int container_remove_process(const char *id, const char *exec_id, pv_error *err);
 int container_update(const char *id, const char *resources_json, size_t len, pv_error *err);
 int container_pause(const char *id, bool paused, pv_error *err);

@@ -174,3 +174,13 @@ int portfwd_close(uint32_t id, pv_error *err)
 	put(c);
 	return 0;
 }
+
+size_t portfwd_count(void)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&lock);
+	for (struct conn *c = conns; c; c = c->next)
+		n++;
+	pthread_mutex_unlock(&lock);
+	return n;
+}

@@ -16,3 +16,5 @@ int portfwd_read(uint32_t id, size_t max, char **data, size_t *len, bool *eof, p
 int portfwd_shutdown(uint32_t id, pv_error *err);
 /* Ends the connection; a read blocked on it returns EOF. */
 int portfwd_close(uint32_t id, pv_error *err);
+/* Connections open. */
+size_t portfwd_count(void);

@@ -18,6 +18,7 @@
 struct unclaimed_exit {
 	pid_t pid;
 	int status;
+	unsigned long long seq;  /* exit_seq when reaped: pids are reused */
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -25,6 +26,7 @@ static pthread_cond_t table_changed = PTHREAD_COND_INITIALIZER;
 static struct agent_proc *procs;
 static struct unclaimed_exit unclaimed[UNCLAIMED_MAX];
 static size_t unclaimed_next;
+static unsigned long long exit_seq;  /* exits reaped so far */
 
 static int status_from_wait(int st)
 {
@@ -43,14 +45,23 @@ static struct agent_proc *find_by_pid_locked(pid_t pid)
 
 static void record_exit_locked(pid_t pid, int status)
 {
+	exit_seq++;
 	struct agent_proc *p = find_by_pid_locked(pid);
 	if (p) {
 		p->exited = true;
 		p->exit_status = status;
 		return;
 	}
-	unclaimed[unclaimed_next % UNCLAIMED_MAX] = (struct unclaimed_exit){ pid, status };
+	unclaimed[unclaimed_next % UNCLAIMED_MAX] = (struct unclaimed_exit){ pid, status, exit_seq };
 	unclaimed_next++;
+}
+
+unsigned long long proc_exit_seq(void)
+{
+	pthread_mutex_lock(&table_lock);
+	unsigned long long seq = exit_seq;
+	pthread_mutex_unlock(&table_lock);
+	return seq;
 }
 
 static void reap_all(void)
@@ -203,14 +214,14 @@ void proc_foreach_of(const char *cid, void (*fn)(struct agent_proc *, void *), v
 	pthread_mutex_unlock(&table_lock);
 }
 
-void proc_set_pid(struct agent_proc *p, pid_t pid)
+void proc_set_pid(struct agent_proc *p, pid_t pid, unsigned long long since)
 {
 	pthread_mutex_lock(&table_lock);
 	p->pid = pid;
 	size_t n = unclaimed_next < UNCLAIMED_MAX ? unclaimed_next : UNCLAIMED_MAX;
 	for (size_t i = 0; i < n; i++) {
-		if (unclaimed[i].pid != pid)
-			continue;
+		if (unclaimed[i].pid != pid || unclaimed[i].seq <= since)
+			continue;  /* another process's, or an earlier one with this pid */
 		p->exited = true;
 		p->exit_status = unclaimed[i].status;
 		unclaimed[i].pid = 0;
@@ -218,6 +229,16 @@ void proc_set_pid(struct agent_proc *p, pid_t pid)
 		break;
 	}
 	pthread_mutex_unlock(&table_lock);
+}
+
+size_t proc_count(void)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&table_lock);
+	for (struct agent_proc *p = procs; p; p = p->next)
+		n++;
+	pthread_mutex_unlock(&table_lock);
+	return n;
 }
 
 int proc_wait(struct agent_proc *p)

@@ -37,8 +37,14 @@ void proc_remove(struct agent_proc *p);
 /* Calls fn for every process of a container (under the table lock: fn must not block). */
 void proc_foreach_of(const char *container_id, void (*fn)(struct agent_proc *, void *), void *data);
 
-/* Records p's pid, picking up an exit the reaper saw before registration. */
-void proc_set_pid(struct agent_proc *p, pid_t pid);
+/* The reaper's count of exits so far: taken before a clone, it tells an exit of the new
+ * process (counted after) from one of an earlier process with the same pid. */
+unsigned long long proc_exit_seq(void);
+/* Records p's pid, picking up an exit the reaper saw before registration, if counted at or
+ * after since (proc_exit_seq before the process was made). */
+void proc_set_pid(struct agent_proc *p, pid_t pid, unsigned long long since);
+/* Entries in the table. */
+size_t proc_count(void);
 /* Blocks until p exits; returns its exit status. */
 int proc_wait(struct agent_proc *p);
 bool proc_exited(struct agent_proc *p);

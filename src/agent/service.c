@@ -9,7 +9,9 @@
 #include "process.h"
 #include "stats.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,34 @@ static int reply_pid(struct ttrpc_reply *reply, pid_t pid)
 	return ttrpc_reply_set(reply, &r.base);
 }
 
+static unsigned count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+	if (d == NULL)
+		return 0;
+	for (struct dirent *de; (de = readdir(d)) != NULL;)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n > 0 ? n - 1 : 0;  /* not the directory's own fd */
+}
+
+/* Threads and VmRSS from /proc/self/status. */
+static void own_status(Podvm__Agent__V1__PingResponse *r)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Threads:", 8) == 0)
+			r->threads = (uint32_t)strtoul(line + 8, NULL, 10);
+		else if (strncmp(line, "VmRSS:", 6) == 0)
+			r->rss_bytes = strtoull(line + 6, NULL, 10) * 1024;
+	}
+	fclose(f);
+}
+
 static int handle_ping(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
 {
 	(void)ctx, (void)msg, (void)err;
@@ -42,6 +72,10 @@ static int handle_ping(void *ctx, const ProtobufCMessage *msg, struct ttrpc_repl
 	Podvm__Agent__V1__PingResponse r = PODVM__AGENT__V1__PING_RESPONSE__INIT;
 	r.agent_version = (char *)PODVM_VERSION;
 	r.kernel_release = u.release;
+	r.open_fds = count_fds();
+	own_status(&r);
+	r.processes = (uint32_t)proc_count();
+	r.port_connections = (uint32_t)portfwd_count();
 	return ttrpc_reply_set(reply, &r.base);
 }
 
@@ -181,6 +215,15 @@ static int handle_remove(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 	(void)ctx;
 	const Podvm__Agent__V1__ContainerRequest *req = (const void *)msg;
 	if (container_remove(req->container_id, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
+static int handle_remove_process(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__ProcessRequest *req = (const void *)msg;
+	if (container_remove_process(req->container_id, req->exec_id, err) < 0)
 		return -1;
 	return reply_empty(reply);
 }
@@ -328,6 +371,7 @@ const struct ttrpc_method agent_methods[] = {
 	M("ReadOutput", read_output_request, handle_read_output),
 	M("ResizeTty", resize_tty_request, handle_resize),
 	M("RemoveContainer", container_request, handle_remove),
+	M("RemoveProcess", process_request, handle_remove_process),
 	M("Shutdown", empty, handle_shutdown),
 	M("UpdateContainer", update_container_request, handle_update),
 	M("PauseContainer", container_request, handle_pause),

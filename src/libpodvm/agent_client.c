@@ -41,6 +41,12 @@ int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t 
 	return 0;
 }
 
+int pv_agent_status(struct ttrpc_client *c, int timeout_ms, ProtobufCMessage **status, pv_error *err)
+{
+	Podvm__Agent__V1__PingRequest req = PODVM__AGENT__V1__PING_REQUEST__INIT;
+	return call(c, "Ping", &req, &podvm__agent__v1__ping_response__descriptor, status, timeout_ms, err);
+}
+
 static int start_like(struct ttrpc_client *c, const char *method, const void *req, pid_t *pid, pv_error *err);
 
 int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
@@ -138,6 +144,13 @@ int pv_agent_write_stdin(struct ttrpc_client *c, const char *id, const char *exe
 	req.data.data = (uint8_t *)data;
 	req.data.len = len;
 	return call(c, "WriteStdin", &req, &podvm__agent__v1__write_stdin_response__descriptor, NULL, 0, err);
+}
+
+int pv_agent_remove_process(struct ttrpc_client *c, const char *id, const char *exec_id, pv_error *err)
+{
+	Podvm__Agent__V1__ProcessRequest req;
+	process_request(&req, id, exec_id);
+	return call(c, "RemoveProcess", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
 }
 
 int pv_agent_close_stdin(struct ttrpc_client *c, const char *id, const char *exec_id, pv_error *err)

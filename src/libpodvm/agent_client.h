@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <protobuf-c/protobuf-c.h>
 #include "error.h"
 #include "ttrpc.h"
 #include "net/podnet.h"
@@ -15,6 +16,9 @@ struct pv_agent_share {
 };
 
 int pv_agent_ping(struct ttrpc_client *c, int timeout_ms, char *release, size_t len, pv_error *err);
+/* What the agent says of itself (agent.proto PingResponse), as received: free it with
+ * protobuf_c_message_free_unpacked. */
+int pv_agent_status(struct ttrpc_client *c, int timeout_ms, ProtobufCMessage **status, pv_error *err);
 /* Creates the container (parked before its exec); *pid (may be NULL) is its init's pid. */
 int pv_agent_create(struct ttrpc_client *c, const char *id, const char *spec_json,
 		    const struct pv_agent_share *shares, size_t n, bool want_stdin, pid_t *pid,
@@ -37,6 +41,8 @@ int pv_agent_read_output(struct ttrpc_client *c, const char *id, const char *exe
 int pv_agent_resize(struct ttrpc_client *c, const char *id, const char *exec_id,
 		    unsigned rows, unsigned cols, pv_error *err);
 int pv_agent_remove(struct ttrpc_client *c, const char *id, pv_error *err);
+/* Drops an exec that has exited from the agent's table. */
+int pv_agent_remove_process(struct ttrpc_client *c, const char *id, const char *exec_id, pv_error *err);
 /* resources_json: an OCI "linux.resources" object. */
 int pv_agent_update(struct ttrpc_client *c, const char *id, const char *resources_json, pv_error *err);
 int pv_agent_pause(struct ttrpc_client *c, const char *id, bool paused, pv_error *err);

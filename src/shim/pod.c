@@ -22,6 +22,9 @@ struct pod {
 	bool has_net;
 	bool booted;
 	struct portfwd *fwd;  /* kubectl port-forward, for a pod with a network */
+	pthread_t oom_thread;
+	bool oom_watched;
+	void (*on_oom)(const char *container_id);
 	pthread_mutex_t lock;
 };
 
@@ -100,13 +103,28 @@ static int boot_locked(struct pod *p, const char *netns_path, const struct pod_r
 	return 0;
 }
 
-int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err)
+/* Reports every OOM kill the guest sees, for the VM's life (pod_destroy joins it). */
+static void *oom_main(void *arg)
+{
+	struct pod *p = arg;
+	char *id = NULL;
+	while (pv_agent_wait_oom(pod_agent(p), &id, NULL) == 0) {
+		p->on_oom(id);
+		free(id);
+	}
+	return NULL;  /* the VM is gone */
+}
+
+int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res,
+	     void (*on_oom)(const char *container_id), pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
 		r = boot_locked(p, netns_path, res, err);
 		p->booted = r == 0;
+		p->on_oom = on_oom;
+		p->oom_watched = r == 0 && pthread_create(&p->oom_thread, NULL, oom_main, p) == 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return r;
@@ -114,7 +132,10 @@ int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *
 
 bool pod_booted(struct pod *p)
 {
-	return p->booted;
+	pthread_mutex_lock(&p->lock);
+	bool b = p->booted;
+	pthread_mutex_unlock(&p->lock);
+	return b;
 }
 
 void pod_started(struct pod *p)
@@ -143,6 +164,9 @@ void pod_destroy(struct pod *p)
 	if (p == NULL)
 		return;
 	portfwd_stop(p->fwd);
+	pv_sandbox_stop(p->sb);  /* ends every agent call still waiting */
+	if (p->oom_watched)
+		pthread_join(p->oom_thread, NULL);
 	pv_sandbox_destroy(p->sb);
 	if (p->has_net)
 		pv_pod_net_detach(&p->net);

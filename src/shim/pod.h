@@ -21,11 +21,13 @@ struct pod_resources {
 	double cpus;
 };
 
-/* Boots the VM once; later calls return at once. netns_path (may be NULL): the pod's
+/* Boots the VM once; later calls return at once. on_oom is called, from a thread the pod
+ * owns, for each OOM kill the guest reports. netns_path (may be NULL): the pod's
  * network namespace (CNI's), wired to the VM and configured in the guest. The VM gets
  * the pod's memory plus PV_GUEST_OVERHEAD_MIB and ceil(cpus) vCPUs; without limits,
  * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. */
-int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res, pv_error *err);
+int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res,
+	     void (*on_oom)(const char *container_id), pv_error *err);
 bool pod_booted(struct pod *p);
 /* The pod's first container has started: a pool its VM came from may refill now, and port
  * forwarding be set up. */
@@ -34,7 +36,8 @@ struct ttrpc_client *pod_agent(struct pod *p);
 const char *pod_shared_dir(struct pod *p);
 /* The VMM has exited: rewrites *err to say so. */
 int pod_explain_failure(struct pod *p, pv_error *err);
-/* Stops the VM and removes the pod's state; the shared directory must hold no mounts. */
+/* Stops the VM, ends the pod's threads and removes its state; the shared directory must
+ * hold no mounts. NULL is a no-op. */
 void pod_destroy(struct pod *p);
 /* Paths of a pod, without a running shim (for `delete` after a crash). */
 int pod_dirs(const char *id, char **state_dir, char **data_dir, pv_error *err);

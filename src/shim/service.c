@@ -4,6 +4,7 @@
 #include "cleanup.h"
 #include "events.h"
 #include "pod.h"
+#include "agent.pb-c.h"
 #include "rootfs.h"
 #include "task.h"
 #include "ttrpc.h"
@@ -22,11 +23,40 @@
 
 #define SERVICE "containerd.task.v2.Task"
 
+/* The pod lives from serve until its last task is deleted. Every call runs inside a "use"
+ * of it (the methods table wraps each handler: GUARDED), and a pod let go (pod_gone) is
+ * destroyed by the last call out, so a handler's `pod` never goes away under it. */
 static struct pod *pod;
+static bool pod_gone;
+static int pod_uses;
 static const char *pod_id;
 static struct ttrpc_server *server;
 
-static void start_oom_watch(void);
+static void pod_enter(void)
+{
+	tasks_lock();
+	pod_uses++;
+	tasks_unlock();
+}
+
+static void pod_leave(void)
+{
+	tasks_lock();
+	struct pod *last = --pod_uses == 0 && pod_gone ? pod : NULL;
+	if (last)
+		pod = NULL;
+	tasks_unlock();
+	pod_destroy(last);
+}
+
+#define GUARDED(fn) \
+	static int fn##_guarded(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err) \
+	{ \
+		pod_enter(); \
+		int r = fn(ctx, msg, reply, err); \
+		pod_leave(); \
+		return r; \
+	}
 
 static int reply_empty(struct ttrpc_reply *reply)
 {
@@ -50,8 +80,7 @@ static struct proc *find_locked(const char *id, const char *exec_id, struct task
 
 static int agent_failed(pv_error *err)
 {
-	if (pod)
-		(void)pod_explain_failure(pod, err);
+	(void)pod_explain_failure(pod, err);
 	return -1;
 }
 
@@ -171,9 +200,7 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	t->cri_sandbox = type && strcmp(type, "sandbox") == 0;
 	int r = shim_spec_check(spec, type != NULL, strcmp(t->id, pod_id) == 0, err);
 	if (r == 0)
-		r = pod_boot(pod, netns, &res, err);
-	if (r == 0)
-		start_oom_watch();
+		r = pod_boot(pod, netns, &res, task_publish_oom, err);
 	if (r == 0)
 		r = container_fs_setup(t->id, t->bundle, req->rootfs, req->n_rootfs, pod_shared_dir(pod),
 				       pod_id, spec, &t->fs, err);
@@ -198,6 +225,11 @@ static int handle_create(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 		return pv_error_set_plain(err, EEXIST, "container %s: already exists", req->id);
 	if (req->checkpoint && *req->checkpoint)
 		return pv_error_set_plain(err, ENOSYS, "container %s: checkpoint/restore is not supported", req->id);
+	tasks_lock();
+	bool gone = pod_gone;
+	tasks_unlock();
+	if (gone)
+		return pv_error_set_plain(err, ENOENT, "pod %s: gone with its last container", pod_id);
 	struct task *t = task_new(req);
 	if (t == NULL)
 		return pv_error_set(err, ENOMEM, "container %s", req->id);
@@ -295,41 +327,42 @@ static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 
 /* ---- Delete ---- */
 
+/* containerd's Delete of an exec ends it here and in the agent: a pod's probes exec into it
+ * every few seconds for days. */
 static int delete_exec(struct task *t, struct proc *p, Containerd__Task__V2__DeleteResponse *resp, pv_error *err)
 {
 	tasks_lock();
-	bool running = p->state == PROC_RUNNING;
-	if (!running) {
-		for (struct proc **pp = &t->execs; *pp; pp = &(*pp)->next)
-			if (*pp == p) {
-				*pp = p->next;
-				break;
-			}
-		/* Kept until the task goes: a Wait may still be looking at it. */
-		p->next = t->deleted_execs;
-		t->deleted_execs = p;
-		if (p->state == PROC_CREATED)
-			proc_set_stopped_locked(p, 255);
-		tasks_broadcast_locked();
+	if (p->state == PROC_RUNNING) {
+		tasks_unlock();
+		return pv_error_set_plain(err, EBUSY, "exec %s: still running", p->exec_id);
 	}
+	for (struct proc **pp = &t->execs; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	if (p->state == PROC_CREATED)
+		proc_set_stopped_locked(p, 255);
 	resp->pid = (uint32_t)p->pid;
 	resp->exit_status = p->exit_status;
+	proc_drain_waits_locked(p);  /* a Wait that found it has its answer: then it goes */
 	tasks_unlock();
-	if (running)
-		return pv_error_set_plain(err, EBUSY, "exec %s: still running", p->exec_id);
+	if (p->pid > 0 && pod_booted(pod))
+		(void)pv_agent_remove_process(pod_agent(pod), t->id, p->exec_id, NULL);
+	proc_free_fields(p);
+	free(p);
 	return 0;
 }
 
 /* Concurrent Deletes (containerd handles a dead VM's exits in parallel) must not both
- * destroy the pod: the one that finds it empty takes it, under the lock. */
+ * let the pod go: the one that finds it empty does, under the lock; the last call out
+ * destroys it (pod_leave). */
 static void stop_pod_if_empty(void)
 {
 	tasks_lock();
-	struct pod *gone = tasks_empty_locked() ? pod : NULL;
-	if (gone)
-		pod = NULL;
+	if (tasks_empty_locked())
+		pod_gone = true;
 	tasks_unlock();
-	pod_destroy(gone);
 }
 
 static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *resp, pv_error *err)
@@ -339,7 +372,7 @@ static int delete_task(struct task *t, Containerd__Task__V2__DeleteResponse *res
 	tasks_unlock();
 	if (running)
 		return pv_error_set_plain(err, EBUSY, "container %s: still running", t->id);
-	if (pod && pod_booted(pod))
+	if (pod_booted(pod))
 		(void)pv_agent_remove(pod_agent(pod), t->id, NULL);  /* kills a created, unstarted init */
 	proc_wait_stopped(&t->init);
 	tasks_lock();
@@ -545,6 +578,12 @@ static int handle_resize(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 {
 	(void)ctx;
 	const Containerd__Task__V2__ResizePtyRequest *req = (const void *)msg;
+	struct task *t;
+	tasks_lock();
+	struct proc *p = find_locked(req->id, req->exec_id, &t, err);  /* a task: the VM runs */
+	tasks_unlock();
+	if (p == NULL)
+		return -1;
 	if (pv_agent_resize(pod_agent(pod), req->id, req->exec_id, req->height, req->width, err) < 0)
 		return agent_failed(err);
 	return reply_empty(reply);
@@ -645,31 +684,6 @@ static int handle_stats(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 	return ttrpc_reply_set(reply, &resp.base);
 }
 
-/* Publishes /tasks/oom for every OOM kill the guest reports, for the pod's life. */
-static void *oom_main(void *arg)
-{
-	struct ttrpc_client *agent = arg;
-	char *id = NULL;
-	while (pv_agent_wait_oom(agent, &id, NULL) == 0) {
-		task_publish_oom(id);
-		free(id);
-	}
-	return NULL;  /* the VM is gone */
-}
-
-static void spawn_oom_watch(void)
-{
-	pthread_t t;
-	if (pthread_create(&t, NULL, oom_main, pod_agent(pod)) == 0)
-		pthread_detach(t);
-}
-
-static void start_oom_watch(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, spawn_oom_watch);
-}
-
 /* ---- Connect, Shutdown, and what podvm cannot do yet ---- */
 
 static int handle_connect(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
@@ -706,7 +720,41 @@ static int handle_unsupported(void *ctx, const ProtobufCMessage *msg, struct ttr
 	return pv_error_set_plain(err, ENOSYS, "%s: not supported by podvm yet", msg->descriptor->short_name);
 }
 
-#define M(name, desc, fn) { SERVICE, name, &containerd__task__v2__##desc##__descriptor, fn }
+/* ---- podvm's own diagnostics (agent.proto service Diagnostics) ---- */
+
+static int handle_agent_status(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx, (void)msg;
+	if (!pod || !pod_booted(pod))
+		return pv_error_set_plain(err, ENOENT, "pod %s: no VM", pod_id);
+	ProtobufCMessage *status = NULL;
+	if (pv_agent_status(pod_agent(pod), 10000, &status, err) < 0)
+		return agent_failed(err);
+	int r = ttrpc_reply_set(reply, status);
+	protobuf_c_message_free_unpacked(status, NULL);
+	return r;
+}
+
+GUARDED(handle_agent_status)
+GUARDED(handle_state)
+GUARDED(handle_create)
+GUARDED(handle_start)
+GUARDED(handle_delete)
+GUARDED(handle_pids)
+GUARDED(handle_pause)
+GUARDED(handle_resume)
+GUARDED(handle_unsupported)
+GUARDED(handle_kill)
+GUARDED(handle_exec)
+GUARDED(handle_resize)
+GUARDED(handle_close_io)
+GUARDED(handle_update)
+GUARDED(handle_wait)
+GUARDED(handle_stats)
+GUARDED(handle_connect)
+GUARDED(handle_shutdown)
+
+#define M(name, desc, fn) { SERVICE, name, &containerd__task__v2__##desc##__descriptor, fn##_guarded }
 
 static const struct ttrpc_method methods[] = {
 	M("State", state_request, handle_state),
@@ -726,6 +774,7 @@ static const struct ttrpc_method methods[] = {
 	M("Stats", stats_request, handle_stats),
 	M("Connect", connect_request, handle_connect),
 	M("Shutdown", shutdown_request, handle_shutdown),
+	{ "podvm.agent.v1.Diagnostics", "AgentStatus", &podvm__agent__v1__empty__descriptor, handle_agent_status_guarded },
 };
 
 int shim_serve(const struct shim_opts *o, int listen_fd, pv_error *err)

@@ -208,13 +208,17 @@ static bool end_waits(struct proc *p)
 	return p->waits == 0;
 }
 
+void proc_drain_waits_locked(struct proc *p)
+{
+	while (p->waits > 0)
+		pthread_cond_wait(&changed, &lock);
+}
+
 void task_end_waits_locked(struct task *t)
 {
 	for (;;) {
 		bool idle = end_waits(&t->init);
 		for (struct proc *p = t->execs; p; p = p->next)
-			idle = end_waits(p) && idle;
-		for (struct proc *p = t->deleted_execs; p; p = p->next)
 			idle = end_waits(p) && idle;
 		if (idle)
 			return;
@@ -238,13 +242,11 @@ void task_free(struct task *t)
 {
 	if (t == NULL)
 		return;
-	struct proc *lists[] = { t->execs, t->deleted_execs };
-	for (size_t i = 0; i < 2; i++)
-		for (struct proc *p = lists[i], *next; p; p = next) {
-			next = p->next;
-			proc_free_fields(p);
-			free(p);
-		}
+	for (struct proc *p = t->execs, *next; p; p = next) {
+		next = p->next;
+		proc_free_fields(p);
+		free(p);
+	}
 	proc_free_fields(&t->init);
 	free(t->id);
 	free(t->bundle);

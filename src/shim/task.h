@@ -34,7 +34,6 @@ struct task {
 	char *bundle;
 	struct proc init;
 	struct proc *execs;
-	struct proc *deleted_execs;
 	struct container_fs fs;
 	bool oom_reported;      /* a /tasks/oom went out for this container */
 	bool cri_sandbox;       /* the pause container CRI creates for a pod */
@@ -52,6 +51,9 @@ void proc_wait_stopped(struct proc *p);
 void proc_wait_exit_locked(struct proc *p, uint32_t *status, struct timespec *exited_at);
 /* Marks p STOPPED with status, now, and wakes its Wait callers (lock held). */
 void proc_set_stopped_locked(struct proc *p, int status);
+/* Before p is freed (lock held, p out of every list): waits until no Wait request looks at
+ * it (a STOPPED process's Waits return at once). */
+void proc_drain_waits_locked(struct proc *p);
 /* Before t is freed (lock held): its processes that will never run (never started, so
  * no waiter thread will end them) are STOPPED with 255, then it waits until no Wait
  * request looks at any of them. */

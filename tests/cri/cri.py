@@ -35,6 +35,9 @@ the same config again to CreateContainer.
     cri.py --sock SOCK port-forward POD PORT [--send DATA]
                   PortForward; with --send, the WebSocket streaming protocol over its URL:
                   sends DATA to PORT of the pod, prints the answer until the stream ends
+    cri.py --sock SOCK soak CID [--execs N] [--every E] [--every-cmd CMD] [--sample CMD] [--sample-at K]
+                  N ExecSync calls (output on both streams) with Update, Stats and CMD every E;
+                  prints JSON: failures, latencies, the output of CMD at exec K and at the end
     cri.py --sock SOCK pod-start-latency NAME IMAGE --runtime-handler H --log-dir D
                                          [--cgroup-parent P] [--cleanup] [--json] -- CMD...
                   RunPodSandbox + CreateContainer + StartContainer, then waits for the first
@@ -301,6 +304,45 @@ def cmd_port_forward(c, a):
     return 0
 
 
+def cmd_soak(c, a):
+    """What a pod's exec probes do for days, in a few minutes: --execs ExecSync calls with
+    output on stdout and stderr, with an UpdateContainerResources, a ContainerStats and
+    --every-cmd (e.g. `ctr task ps`, containerd's Pids) every --every execs, and --sample run
+    after exec --sample-at and at the end. Prints JSON: counts, failures (the first few),
+    latencies, the samples' output."""
+    lat, failures, samples = [], [], {}
+    res = pb.LinuxContainerResources(cpu_shares=512, memory_limit_in_bytes=512 << 20)
+    for i in range(1, a.execs + 1):
+        t0 = time.monotonic()
+        try:
+            r = c.call("ExecSync", pb.ExecSyncRequest(container_id=a.cid, timeout=30,
+                                                      cmd=["sh", "-c", "echo out %d; echo err %d >&2" % (i, i)]),
+                       timeout=60)
+            ok = r.exit_code == 0 and r.stdout == b"out %d\n" % i and r.stderr == b"err %d\n" % i
+            if not ok:
+                failures.append("exec %d: exit %d, stdout %r, stderr %r" % (i, r.exit_code, r.stdout[:80], r.stderr[:80]))
+        except CriError as e:
+            failures.append("exec %d: %s" % (i, e))
+        lat.append(time.monotonic() - t0)
+        if a.every and i % a.every == 0:
+            try:
+                c.call("UpdateContainerResources", pb.UpdateContainerResourcesRequest(container_id=a.cid, linux=res))
+                c.call("ContainerStats", pb.ContainerStatsRequest(container_id=a.cid))
+            except CriError as e:
+                failures.append("after exec %d: %s" % (i, e))
+            if a.every_cmd and subprocess.run(a.every_cmd, shell=True, capture_output=True).returncode != 0:
+                failures.append("after exec %d: %s failed" % (i, a.every_cmd))
+        if a.sample and i == a.sample_at:
+            samples["at"] = subprocess.run(a.sample, shell=True, capture_output=True, text=True).stdout.strip()
+    if a.sample:
+        samples["end"] = subprocess.run(a.sample, shell=True, capture_output=True, text=True).stdout.strip()
+    lat.sort()
+    print(json.dumps({"execs": a.execs, "failed": len(failures), "failures": failures[:5],
+                      "median_ms": round(1000 * lat[len(lat) // 2]), "p99_ms": round(1000 * lat[len(lat) * 99 // 100]),
+                      "max_ms": round(1000 * lat[-1]), "samples": samples}))
+    return 0 if not failures else 1
+
+
 def cmd_pod_start_latency(c, a):
     log_name = a.name + ".log"
     log_file = os.path.join(a.log_dir, log_name)
@@ -433,6 +475,8 @@ def run(c, a):
         return cmd_pod_start_latency(c, a)
     elif cmd == "port-forward":
         return cmd_port_forward(c, a)
+    elif cmd == "soak":
+        return cmd_soak(c, a)
     return 0
 
 
@@ -506,6 +550,13 @@ def parser():
     sp.add_argument("pod")
     sp.add_argument("port", type=int)
     sp.add_argument("--send", help="send this (\\r\\n escapes allowed) and print the answer")
+    sp = sub.add_parser("soak")
+    sp.add_argument("cid")
+    sp.add_argument("--execs", type=int, default=5000)
+    sp.add_argument("--every", type=int, default=50, help="Update, Stats and --every-cmd every N execs")
+    sp.add_argument("--every-cmd", help="a shell command run every --every execs (e.g. ctr task ps)")
+    sp.add_argument("--sample", help="a shell command whose output is kept, at --sample-at and at the end")
+    sp.add_argument("--sample-at", type=int, default=100)
     sp = sub.add_parser("pod-start-latency")
     sp.add_argument("name")
     sp.add_argument("image")
