@@ -326,6 +326,25 @@ void pv_child_reset_signals(void)
 	signal(SIGPIPE, SIG_DFL);
 }
 
+int pv_process_starttime(pid_t pid, unsigned long long *ticks)
+{
+	char path[64];
+	_cleanup_free_ char *stat = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pv_read_file(path, 4096, &stat, NULL, NULL) < 0)
+		return -ESRCH;
+	char *p = strrchr(stat, ')');
+	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;  /* dead, not yet reaped */
+	/* Field 22 (starttime) is the 20th after the command name. */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -EINVAL;
+	*ticks = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
 long long pv_now_ms(void)
 {
 	struct timespec ts;

@@ -51,6 +51,9 @@ void pv_hash_hex(const char *s, char out[17]);
 /* In a child between fork and exec: no signal blocked, SIGPIPE back to its default (podvm
  * ignores it; that would be inherited across exec). Async-signal-safe. */
 void pv_child_reset_signals(void);
+/* A process's start time (/proc/PID/stat field 22, clock ticks after boot); -ESRCH when it
+ * is gone or a zombie. */
+int pv_process_starttime(pid_t pid, unsigned long long *ticks);
 /* Monotonic clock in milliseconds. */
 long long pv_now_ms(void);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */

@@ -16,20 +16,11 @@
 /* "PID STARTTIME" of a process: the start time tells a reused pid apart. */
 static int process_identity(pid_t pid, char *out, size_t len)
 {
-	char path[64];
-	_cleanup_free_ char *stat = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (pv_read_file(path, 4096, &stat, NULL, NULL) < 0)
-		return -ESRCH;
-	char *p = strrchr(stat, ')');
-	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return -ESRCH;  /* dead, not yet reaped */
-	/* Field 22 (starttime) is the 20th after the command name. */
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return -EINVAL;
-	snprintf(out, len, "%d %llu", (int)pid, strtoull(p + 1, NULL, 10));
+	unsigned long long start;
+	int r = pv_process_starttime(pid, &start);
+	if (r < 0)
+		return r;
+	snprintf(out, len, "%d %llu", (int)pid, start);
 	return 0;
 }
 

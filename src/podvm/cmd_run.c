@@ -7,13 +7,16 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -209,6 +212,8 @@ struct signal_ctx {
 	struct pv_run *run;
 	atomic_int interrupted;  /* signal that arrived before the container ran */
 	int terminations;
+	int stop_fd;             /* eventfd: the run is being torn down, the thread ends */
+	pthread_t thread;
 };
 
 static void block_signals(sigset_t *set)
@@ -238,6 +243,8 @@ static void forward_signal(struct signal_ctx *ctx, int sig)
 	pv_error_release(&err);
 }
 
+/* Forwards signals until the run's teardown begins (signal_thread_stop): after that a
+ * signal stays pending, and dies with podvm, rather than reach a run being freed. */
 static void *signal_thread(void *arg)
 {
 	struct signal_ctx *ctx = arg;
@@ -245,12 +252,39 @@ static void *signal_thread(void *arg)
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++)
 		sigaddset(&set, forwarded[i]);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	for (;;) {
-		int sig = sigwaitinfo(&set, NULL);
-		if (sig > 0)
-			forward_signal(ctx, sig);
+		struct pollfd p[2] = { { .fd = ctx->stop_fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (sfd < 0 || (poll(p, 2, -1) < 0 && errno != EINTR) || p[0].revents)
+			break;
+		struct signalfd_siginfo si;
+		if (p[1].revents && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			forward_signal(ctx, (int)si.ssi_signo);
 	}
+	if (sfd >= 0)
+		close(sfd);
 	return NULL;
+}
+
+static int signal_thread_start(struct signal_ctx *ctx)
+{
+	ctx->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (ctx->stop_fd < 0)
+		return -errno;
+	int r = pthread_create(&ctx->thread, NULL, signal_thread, ctx);
+	if (r != 0) {
+		close(ctx->stop_fd);
+		return -r;
+	}
+	return 0;
+}
+
+static void signal_thread_stop(struct signal_ctx *ctx)
+{
+	uint64_t one = 1;
+	(void)!write(ctx->stop_fd, &one, sizeof(one));
+	pthread_join(ctx->thread, NULL);
+	close(ctx->stop_fd);
 }
 
 /* ---- run ---- */
@@ -289,10 +323,13 @@ static int run_with(struct run_cli *cli)
 		code = -EXIT_PODVM_ERROR;
 	} else {
 		struct signal_ctx ctx = { .run = run };
-		pthread_t t;
-		pthread_create(&t, NULL, signal_thread, &ctx);
-		pthread_detach(t);
-		code = run_container(run, &ctx, &err);
+		int r = signal_thread_start(&ctx);
+		if (r < 0)
+			code = (pv_error_set(&err, -r, "signal thread"), -EXIT_PODVM_ERROR);
+		else
+			code = run_container(run, &ctx, &err);
+		if (r == 0)
+			signal_thread_stop(&ctx);
 		terminal_restore();
 		pv_run_destroy(run);
 	}

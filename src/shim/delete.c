@@ -6,6 +6,7 @@
 #include "pod.h"
 #include "rootfs.h"
 #include "util.h"
+#include "vmm/qemu.h"
 #include "containerd_containerd_runtime_v2_task_shim.pb-c.h"
 
 #include <errno.h>
@@ -18,15 +19,12 @@
 
 static void kill_vmm(const char *state_dir)
 {
-	/* A VM taken from a pool keeps its files in vm/ (sandbox_pool.c). */
+	/* A VM taken from a pool keeps its files in vm/ (source_pool.c). */
 	static const char *const pid_files[] = { "vmm.pid", "vm/vmm.pid" };
 	for (size_t i = 0; i < 2; i++) {
-		_cleanup_free_ char *path = NULL, *pid = NULL;
-		if (asprintf(&path, "%s/%s", state_dir, pid_files[i]) < 0 || pv_read_file(path, 64, &pid, NULL, NULL) < 0)
-			continue;
-		int p = atoi(pid);
-		if (p > 1)
-			kill(p, SIGKILL);
+		_cleanup_free_ char *path = NULL;
+		if (asprintf(&path, "%s/%s", state_dir, pid_files[i]) >= 0)
+			(void)pv_vm_kill_pidfile(path);  /* only that QEMU: the pid may be reused */
 	}
 }
 

@@ -1,7 +1,8 @@
 /* The accelerator choice's pieces that need no VM (src/libpodvm/accel.c, config.c, the log
  * readers of vmm/watch.c and vmm/qemu.c): the `accel` setting and PODVM_ACCEL, the verdict
- * key and its cache file, the lock, what QEMU's log says of a KVM failure, and the state
- * directory too long for the VM's sockets. */
+ * key and its cache file, the lock, what QEMU's log says of a KVM failure, the state
+ * directory too long for the VM's sockets; and vmm/qemu.c's kill of a crashed owner's QEMU
+ * by its pid file. */
 #include "tap.h"
 #include "accel.h"
 #include "cleanup.h"
@@ -17,6 +18,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 static char root[] = "/tmp/podvm-test-accel.XXXXXX";
@@ -195,6 +198,59 @@ static void test_long_state_dir(void)
 	pv_vm_clear(&vm);
 }
 
+/* A child that looks like a QEMU (argv[0] says so), sleeping. */
+static pid_t fake_qemu(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sleep", "qemu-system-fake", "30", (char *)NULL);
+		_exit(127);
+	}
+	usleep(100 * 1000);  /* exec'd */
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st = 0;
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+/* Cleanup after a crash kills the QEMU a pid file names, never a process that got its pid
+ * later, nor one that is no QEMU. */
+static void test_kill_pidfile(void)
+{
+	_cleanup_free_ char *path = path_of("vmm.pid");
+	char text[32];
+	pid_t q = fake_qemu();
+	snprintf(text, sizeof(text), "%d", (int)q);
+	(void)pv_write_file(path, text, strlen(text), 0600, NULL);
+	int st = 0;
+	ok(pv_vm_kill_pidfile(path) == 0 && waitpid(q, &st, 0) == q && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+	   "pid file: its QEMU is killed");
+	q = fake_qemu();
+	snprintf(text, sizeof(text), "%d", (int)q);
+	(void)pv_write_file(path, text, strlen(text), 0600, NULL);
+	struct timespec old[2] = { { .tv_sec = time(NULL) - 3600 }, { .tv_sec = time(NULL) - 3600 } };
+	(void)utimensat(AT_FDCWD, path, old, 0);
+	ok(pv_vm_kill_pidfile(path) == -ESRCH && waitpid(q, &st, WNOHANG) == 0,
+	   "pid file older than its process: a reused pid, left alone");
+	reap(q);
+	pid_t other = fork();
+	if (other == 0) {
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	usleep(100 * 1000);
+	snprintf(text, sizeof(text), "%d", (int)other);
+	(void)pv_write_file(path, text, strlen(text), 0600, NULL);
+	ok(pv_vm_kill_pidfile(path) == -ESRCH && waitpid(other, &st, WNOHANG) == 0, "a process that is no QEMU: left alone");
+	reap(other);
+	ok(pv_vm_kill_pidfile("/nonexistent/vmm.pid") == -ESRCH, "no pid file: nothing");
+}
+
 int main(void)
 {
 	if (mkdtemp(root) == NULL)
@@ -208,6 +264,7 @@ int main(void)
 	test_lock();
 	test_logs();
 	test_long_state_dir();
+	test_kill_pidfile();
 	(void)pv_rm_rf(root, NULL);
 	return done_testing();
 }

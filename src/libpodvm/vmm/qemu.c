@@ -475,6 +475,45 @@ int pv_vm_adopt(const char *state_dir, const char *name, struct pv_vm *vm, pv_er
 	return 0;
 }
 
+/* When the system booted (/proc/stat btime), in seconds since the epoch. */
+static long long boot_time(void)
+{
+	_cleanup_free_ char *text = NULL;
+	if (pv_read_file("/proc/stat", 1 << 20, &text, NULL, NULL) < 0)
+		return -1;
+	const char *b = strstr(text, "\nbtime ");
+	return b ? strtoll(b + 7, NULL, 10) : -1;
+}
+
+static bool is_qemu(pid_t pid)
+{
+	char path[64];
+	_cleanup_free_ char *cmd = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	return pv_read_file(path, 4096, &cmd, NULL, NULL) == 0 && strstr(cmd, "qemu") != NULL;
+}
+
+int pv_vm_kill_pidfile(const char *pid_path)
+{
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+	if (pv_read_file(pid_path, 64, &text, NULL, NULL) < 0 || stat(pid_path, &st) < 0)
+		return -ESRCH;
+	pid_t pid = (pid_t)atoi(text);
+	if (pid <= 1)
+		return -ESRCH;
+	_cleanup_close_ int pidfd = pidfd_open(pid, 0);  /* from here on, that very process */
+	unsigned long long ticks;
+	long long btime = boot_time();
+	long hz = sysconf(_SC_CLK_TCK);
+	if (pidfd < 0 || btime < 0 || hz <= 0 || !is_qemu(pid) || pv_process_starttime(pid, &ticks) < 0)
+		return -ESRCH;
+	/* Whole seconds on both sides: one second of slack. */
+	if (btime + (long long)(ticks / (unsigned long long)hz) > (long long)st.st_mtim.tv_sec + 1)
+		return -ESRCH;
+	return pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
+}
+
 int pv_vm_set_running(struct pv_vm *vm, bool running, pv_error *err)
 {
 	struct pv_qmp *q = NULL;

@@ -80,5 +80,9 @@ void pv_vm_clear(struct pv_vm *vm);
  * pooled VM): its pid from the pid file, checked to be a QEMU whose command line names
  * `name` (the pid may have been reused). */
 int pv_vm_adopt(const char *state_dir, const char *name, struct pv_vm *vm, pv_error *err);
+/* For cleanup after the VMM's owner crashed: SIGKILLs the process pid_path names if it is
+ * a QEMU that started before the file was written (a pid the kernel gave to a process
+ * started later is another's). 0 when one was killed, -ESRCH when none runs. */
+int pv_vm_kill_pidfile(const char *pid_path);
 /* Resumes (running) or pauses the guest's vCPUs. */
 int pv_vm_set_running(struct pv_vm *vm, bool running, pv_error *err);
