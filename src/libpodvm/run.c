@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "image.h"
 #include "io.h"
+#include "owner.h"
 #include "net/container_net.h"
 #include "sandbox.h"
 #include "sizing.h"
@@ -189,7 +190,7 @@ static int prepare_rootfs(struct pv_run *r, const char *image, pv_error *err)
 		r->data_dir = NULL;
 		return pv_error_set(err, ENOMEM, "run");
 	}
-	if (pv_mkdir_p(r->data_dir, 0700, err) < 0)
+	if (pv_mkdir_p(r->data_dir, 0700, err) < 0 || pv_owner_write(r->data_dir, err) < 0)
 		return -1;
 	return pv_image_prepare(image, dest, scratch, &r->rootfs, &r->img, err);
 }

@@ -3,6 +3,7 @@
 #include "sandbox.h"
 #include "sandbox-internal.h"
 #include "cleanup.h"
+#include "owner.h"
 #include "util.h"
 #include "vmm/qemu.h"
 
@@ -13,59 +14,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "PID STARTTIME" of a process: the start time tells a reused pid apart. */
-static int process_identity(pid_t pid, char *out, size_t len)
+/* A sandbox's state dir whose owner is gone: it and its data dir go. */
+static void gc_state(const struct pv_paths *paths, const char *name)
 {
-	unsigned long long start;
-	int r = pv_process_starttime(pid, &start);
-	if (r < 0)
-		return r;
-	snprintf(out, len, "%d %llu", (int)pid, start);
-	return 0;
+	_cleanup_free_ char *state = NULL, *data = NULL;
+	if (asprintf(&state, "%s/%s", paths->state_root, name) < 0 || pv_owner_alive(state) ||
+	    asprintf(&data, "%s/%s", paths->data_root, name) < 0)
+		return;
+	(void)pv_rm_rf(data, NULL);
+	(void)pv_rm_rf(state, NULL);
 }
 
-static bool owner_alive(const char *state_dir)
+/* A data dir without a state dir (its owner died before making it, or after removing it)
+ * whose owner is gone. */
+static void gc_data(const struct pv_paths *paths, const char *name)
 {
-	char now[64];
-	_cleanup_free_ char *owner = NULL, *path = NULL;
-	if (asprintf(&path, "%s/owner", state_dir) < 0)
-		return true;
-	if (pv_read_file(path, 64, &owner, NULL, NULL) < 0)
-		return true;  /* being created, or not ours: leave it */
-	int pid = atoi(owner);
-	return pid > 0 && process_identity(pid, now, sizeof(now)) == 0 && strcmp(now, owner) == 0;
+	_cleanup_free_ char *state = NULL, *data = NULL;
+	if (asprintf(&state, "%s/%s", paths->state_root, name) < 0 || access(state, F_OK) == 0 ||
+	    asprintf(&data, "%s/%s", paths->data_root, name) < 0 || pv_owner_alive(data))
+		return;
+	(void)pv_rm_rf(data, NULL);
+}
+
+static void gc_dir(const struct pv_paths *paths, const char *root,
+		   void (*fn)(const struct pv_paths *, const char *))
+{
+	DIR *d = opendir(root);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			fn(paths, de->d_name);
+	closedir(d);
 }
 
 void pv_sandbox_gc(const struct pv_paths *paths)
 {
-	DIR *d = opendir(paths->state_root);
-	if (d == NULL)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		_cleanup_free_ char *state = NULL, *data = NULL;
-		if (asprintf(&state, "%s/%s", paths->state_root, de->d_name) < 0)
-			break;
-		if (owner_alive(state) || asprintf(&data, "%s/%s", paths->data_root, de->d_name) < 0)
-			continue;
-		(void)pv_rm_rf(data, NULL);
-		(void)pv_rm_rf(state, NULL);
-	}
-	closedir(d);
-}
-
-static int write_owner(struct pv_sandbox *sb, pv_error *err)
-{
-	char id[64];
-	_cleanup_free_ char *path = NULL;
-	int r = process_identity(getpid(), id, sizeof(id));
-	if (r < 0)
-		return pv_error_set(err, -r, "identify podvm process");
-	if (asprintf(&path, "%s/owner", sb->state_dir) < 0)
-		return pv_error_set(err, ENOMEM, "owner");
-	return pv_write_file(path, id, strlen(id), 0600, err);
+	gc_dir(paths, paths->state_root, gc_state);
+	gc_dir(paths, paths->data_root, gc_data);
 }
 
 int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err)
@@ -89,7 +76,7 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 		free(sb);
 		return -1;
 	}
-	if (write_owner(sb, err) < 0) {
+	if (pv_owner_write(sb->state_dir, err) < 0) {
 		pv_sandbox_destroy(sb);
 		return -1;
 	}

@@ -22,7 +22,8 @@ struct pv_sandbox_config {
 };
 
 /* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such
- * as a podvm killed by SIGKILL: its VMM died with it (parent-death signal). */
+ * as a podvm killed by SIGKILL: its VMM died with it (parent-death signal); and data dirs
+ * (owner.h) left without a state dir by an owner that is gone. */
 void pv_sandbox_gc(const struct pv_paths *paths);
 /* Creates the state directory (it must not exist), owned by the calling process. */
 int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandbox **out, pv_error *err);

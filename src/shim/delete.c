@@ -28,6 +28,14 @@ static void kill_vmm(const char *state_dir)
 	}
 }
 
+/* The socket of the pod's shim, when no shim answers on it (this one crashed). */
+static void remove_dead_socket(const char *ns, const char *pod_id)
+{
+	_cleanup_free_ char *path = NULL;
+	if (shim_socket_path(ns, pod_id, &path, NULL) == 0 && !shim_listening(path))
+		(void)unlink(path);
+}
+
 static int print_response(void)
 {
 	Google__Protobuf__Timestamp ts;
@@ -61,6 +69,7 @@ int shim_delete(const struct shim_opts *o, pv_error *err)
 		container_fs_teardown_paths(NULL, data);
 		(void)pv_rm_rf(data, NULL);
 		(void)pv_rm_rf(state, NULL);
+		remove_dead_socket(o->namespace, pod_id);
 	}
 	if (print_response() < 0)
 		return pv_error_set(err, errno, "write delete response");

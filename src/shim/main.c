@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static int parse(int argc, char **argv, struct shim_opts *o, pv_error *err)
@@ -41,8 +43,12 @@ static int serve(const struct shim_opts *o, pv_error *err)
 {
 	const char *fd = getenv(SHIM_SOCKET_FD_ENV);
 	unsigned long long n;
-	if (fd == NULL || pv_parse_u64(fd, &n) < 0)
+	if (fd == NULL || pv_parse_u64(fd, &n) < 0 || n > INT_MAX)
 		return pv_error_set_plain(err, EINVAL, "no listening socket (the shim is started by `start`)");
+	/* Inherited across our exec; no further: a QEMU holding it would keep a dead shim's
+	 * socket answering connects. */
+	if (fcntl((int)n, F_SETFD, FD_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "listening socket %llu", n);
 	return shim_serve(o, (int)n, err);
 }
 

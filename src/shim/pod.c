@@ -2,6 +2,7 @@
 #include "portfwd.h"
 #include "cleanup.h"
 #include "agent_client.h"
+#include "owner.h"
 #include "sandbox.h"
 #include "sizing.h"
 #include "util.h"
@@ -54,6 +55,8 @@ int pod_new(const char *id, struct pod **out, pv_error *err)
 		r = pv_error_set(err, ENOMEM, "pod %s", id);
 	if (r == 0)
 		r = pv_mkdir_p(p->shared_dir, 0700, err);
+	if (r == 0)
+		r = pv_owner_write(p->data_dir, err);
 	if (r == 0)
 		r = pv_sandbox_new(&p->paths, id, &p->sb, err);
 	if (r == 0)

@@ -35,5 +35,7 @@ int shim_serve(const struct shim_opts *o, int listen_fd, pv_error *err);
 int shim_spec_check(json_t *spec, bool cri, bool sandbox, pv_error *err);
 /* The pod a container belongs to: its sandbox id, or its own id (plain `ctr run`). */
 int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err);
+/* Whether a shim answers on the socket path. */
+bool shim_listening(const char *path);
 /* The pod's shim socket: <state_root>/shim/<hash of namespace and pod>.sock */
 int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *err);

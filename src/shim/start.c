@@ -59,7 +59,7 @@ int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *
 	return r;
 }
 
-static bool shim_listening(const char *path)
+bool shim_listening(const char *path)
 {
 	_cleanup_close_ int fd = pv_unix_connect(path, NULL);
 	return fd >= 0;

@@ -63,5 +63,16 @@ for i in $(seq 1 50); do pgrep -f -- "$PODVM_STATE_DIR/" >/dev/null || break; sl
 "$PODVM" run "$IMG" true
 leftovers "podvm killed by SIGKILL, then another run"
 
+# podvm killed after its state dir went but before its data dir (the unpacked rootfs) did,
+# or before it made a state dir at all: the data dir names a dead owner; the next run
+# removes it, and leaves one whose owner runs.
+mkdir -p "$PODVM_DATA_DIR/orphan/rootfs" "$PODVM_DATA_DIR/busy/rootfs"
+echo "1 0" >"$PODVM_DATA_DIR/orphan/owner"  # pid 1, but not started then: gone
+printf "%s %s" $$ "$(cut -d' ' -f22 /proc/$$/stat)" >"$PODVM_DATA_DIR/busy/owner"  # this script
+"$PODVM" run "$IMG" true
+t "an orphaned data dir (its owner gone) is removed by the next run" test ! -e "$PODVM_DATA_DIR/orphan"
+t "a data dir whose owner runs is left alone" test -d "$PODVM_DATA_DIR/busy/rootfs"
+rm -rf "$PODVM_DATA_DIR/busy"
+
 "$PODVM" run >/dev/null 2>&1
 expect_eq "usage error: podvm run without an image exits 125" 125 $?

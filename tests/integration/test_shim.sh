@@ -117,6 +117,22 @@ rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ]
 t_result "a killed VMM ends its task (ctr run exited $rc)" $?
 
+# The shim itself dies (SIGKILL): containerd's `delete` kills its VMM (checked to be that
+# QEMU) and removes its mounts, state and socket.
+timeout 120 $C run $RT -d $IMG crash sh -c 'echo running; sleep 300' >/dev/null
+shim=$(pgrep -f -- "containerd-shim-podvm-v2 -namespace podvm-test .*-id crash")
+sock=$(ls "$PODVM_STATE_DIR/shim/"*.sock 2>/dev/null)
+t "a crashed shim: its socket exists before" test -S "$sock"
+expect_eq "the shim's listening socket is the shim's alone (its QEMU does not inherit it)" \
+	"containerd-shim" "$(ss -xlp | grep -F "$sock" | grep -o '(("[^"]*"' | tr -d '("' ; ss -xlp | grep -F "$sock" | grep -o '),("[^"]*"' | tr -d '),("')"
+kill -KILL $shim
+for i in $(seq 100); do $C task ls | grep -q 'crash.*RUNNING' || break; sleep 0.1; done
+expect_eq "a crashed shim: its task no longer runs" "" "$($C task ls | grep 'crash.*RUNNING')"
+$C task delete crash >/dev/null 2>&1; $C container delete crash >/dev/null 2>&1
+for i in $(seq 50); do pgrep -f -- "qemu-system.*$PODVM_STATE_DIR/crash/" >/dev/null || break; sleep 0.1; done
+expect_eq "a crashed shim: its VMM is gone" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/crash/")"
+t "a crashed shim: its socket is gone" test ! -e "$sock"
+
 sleep 1
 expect_eq "no task left" "" "$($C task ls -q)"
 pgrep -f -- "containerd-shim-podvm-v2 -namespace podvm-test" >/dev/null
