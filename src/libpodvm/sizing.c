@@ -46,12 +46,13 @@ int pv_parse_cpus(const char *s, double *cpus, pv_error *err)
 
 void pv_vm_size(double cpus, unsigned long long mem_bytes, unsigned *vcpus, unsigned *mem_mib)
 {
-	*vcpus = cpus > 0 ? (unsigned)ceil(cpus) : PV_DEFAULT_VCPUS;
+	/* !(cpus > 0) also catches NaN. */
+	*vcpus = !(cpus > 0) ? PV_DEFAULT_VCPUS : cpus >= PV_MAX_VCPUS ? PV_MAX_VCPUS : (unsigned)ceil(cpus);
 	if (mem_bytes == 0) {
 		*mem_mib = PV_DEFAULT_MEM_MIB;
 		return;
 	}
-	unsigned long long mib = (mem_bytes + (1 << 20) - 1) >> 20;
+	unsigned long long mib = mem_bytes / (1 << 20) + (mem_bytes % (1 << 20) != 0);
 	mib += PV_GUEST_OVERHEAD_MIB;
-	*mem_mib = mib < PV_MIN_MEM_MIB ? PV_MIN_MEM_MIB : (unsigned)mib;
+	*mem_mib = mib < PV_MIN_MEM_MIB ? PV_MIN_MEM_MIB : mib > PV_MAX_MEM_MIB ? PV_MAX_MEM_MIB : (unsigned)mib;
 }

@@ -118,23 +118,22 @@ static const char *annotation(json_t *spec, const char *key)
 	return json_string_value(json_object_get(json_object_get(spec, "annotations"), key));
 }
 
-static long long annotation_int(json_t *spec, const char *key)
+/* A whole, non-negative decimal annotation; 0 when absent or not one. */
+static unsigned long long annotation_u64(json_t *spec, const char *key)
 {
 	const char *v = annotation(spec, key);
-	return v ? strtoll(v, NULL, 10) : 0;
+	unsigned long long n = 0;
+	return v && pv_parse_u64(v, &n) == 0 ? n : 0;
 }
 
 /* containerd's CRI puts the pod's resources on the sandbox as annotations. */
 static struct pod_resources pod_resources_of(json_t *spec)
 {
-	long long mem = annotation_int(spec, "io.kubernetes.cri.sandbox-memory");
-	long long quota = annotation_int(spec, "io.kubernetes.cri.sandbox-cpu-quota");
-	long long period = annotation_int(spec, "io.kubernetes.cri.sandbox-cpu-period");
-	struct pod_resources r = { 0, 0 };
-	if (mem > 0)
-		r.memory = (unsigned long long)mem;
+	unsigned long long quota = annotation_u64(spec, "io.kubernetes.cri.sandbox-cpu-quota");
+	unsigned long long period = annotation_u64(spec, "io.kubernetes.cri.sandbox-cpu-period");
+	struct pod_resources r = { .memory = annotation_u64(spec, "io.kubernetes.cri.sandbox-memory") };
 	if (quota > 0 && period > 0)
-		r.cpus = (double)quota / (double)period;
+		r.cpus = (double)quota / (double)period;  /* bounded by pv_vm_size */
 	return r;
 }
 

@@ -24,6 +24,7 @@ struct ttrpc_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned n_conns;       /* connection threads started by serve_listener */
+	unsigned max_requests;  /* in flight per connection */
 };
 
 /* One connection being served; lives on serve_fd's stack until its requests are done. */
@@ -34,6 +35,7 @@ struct conn {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned n_requests;    /* handler threads still running */
+	size_t request_bytes;   /* their payloads */
 };
 
 struct request_job {
@@ -163,16 +165,23 @@ static void handle_request(struct conn *c, uint32_t stream_id, const uint8_t *bu
 
 /* ---- per-request threads ---- */
 
-static void conn_enter(struct conn *c)
+/* Admits a request of len payload bytes, within the connection's limits. */
+static bool conn_enter(struct conn *c, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
-	c->n_requests++;
+	bool ok = c->n_requests < c->s->max_requests && c->request_bytes + len <= TTRPC_MAX_REQUEST_BYTES;
+	if (ok) {
+		c->n_requests++;
+		c->request_bytes += len;
+	}
 	pthread_mutex_unlock(&c->lock);
+	return ok;
 }
 
-static void conn_leave(struct conn *c)
+static void conn_leave(struct conn *c, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
+	c->request_bytes -= len;
 	if (--c->n_requests == 0)
 		pthread_cond_broadcast(&c->idle);
 	pthread_mutex_unlock(&c->lock);
@@ -182,10 +191,11 @@ static void *request_thread(void *arg)
 {
 	struct request_job *job = arg;
 	struct conn *c = job->conn;
+	size_t len = job->len;
 	handle_request(c, job->stream_id, job->payload, job->len);
 	free(job->payload);
 	free(job);
-	conn_leave(c);  /* last: serve_fd may return and drop c right after */
+	conn_leave(c, len);  /* last: serve_fd may return and drop c right after */
 	return NULL;
 }
 
@@ -213,11 +223,16 @@ static void start_request(struct conn *c, uint32_t stream_id, uint8_t *payload, 
 		return;
 	}
 	*job = (struct request_job){ c, stream_id, payload, len };
-	conn_enter(c);
+	if (!conn_enter(c, len)) {
+		free(payload);
+		free(job);
+		send_response(c, stream_id, TTRPC_RESOURCE_EXHAUSTED, "ttrpc: too many requests in flight", NULL, 0);
+		return;
+	}
 	int r = start_detached(request_thread, job);
 	if (r == 0)
 		return;
-	conn_leave(c);
+	conn_leave(c, len);
 	free(payload);
 	free(job);
 	send_response(c, stream_id, TTRPC_RESOURCE_EXHAUSTED,
@@ -403,10 +418,16 @@ int ttrpc_server_new(const struct ttrpc_method *methods, size_t n_methods, void 
 	s->methods = methods;
 	s->n_methods = n_methods;
 	s->ctx = ctx;
+	s->max_requests = TTRPC_DEFAULT_MAX_REQUESTS;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	*out = s;
 	return 0;
+}
+
+void ttrpc_server_set_max_requests(struct ttrpc_server *s, unsigned n)
+{
+	s->max_requests = n;
 }
 
 void ttrpc_server_shutdown(struct ttrpc_server *s)

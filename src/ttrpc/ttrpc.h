@@ -84,9 +84,16 @@ struct ttrpc_method {
 };
 
 struct ttrpc_server;
+/* Requests in flight on one connection, and their payload bytes, past which a request is
+ * answered RESOURCE_EXHAUSTED at once: each holds a thread until it is answered. (No
+ * backpressure: a peer's blocked calls may wait for a later request on the connection.) */
+#define TTRPC_DEFAULT_MAX_REQUESTS 1024
+#define TTRPC_MAX_REQUEST_BYTES (64u << 20)
 /* methods must outlive the server. */
 int ttrpc_server_new(const struct ttrpc_method *methods, size_t n_methods, void *ctx,
 		     struct ttrpc_server **out, pv_error *err);
+/* Another limit of requests in flight per connection than TTRPC_DEFAULT_MAX_REQUESTS. */
+void ttrpc_server_set_max_requests(struct ttrpc_server *s, unsigned n);
 /* Serves one connection until the peer closes it or ttrpc_server_shutdown. Every request
  * runs in a thread of its own, so a blocking handler (a Wait) never holds up the others;
  * responses are written whole under a lock. Unknown service or method: UNIMPLEMENTED.

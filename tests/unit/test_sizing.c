@@ -130,6 +130,13 @@ static void test_vm_size(void)
 	size_is(2.01, 0, 3, 256);
 	size_is(64, GiB, 64, 1024 + 64);
 	size_is(-1, 0, PV_DEFAULT_VCPUS, 256);
+	/* Bounded whatever is asked (a pod's annotations are anyone's input). */
+	size_is(64.5, 0, PV_MAX_VCPUS, 256);
+	size_is(9.2e18, 0, PV_MAX_VCPUS, 256);
+	size_is(1.0 / 0.0, 0, PV_MAX_VCPUS, 256);
+	size_is(0.0 / 0.0, 0, PV_DEFAULT_VCPUS, 256);
+	size_is(0, 4096ULL * GiB, 1, PV_MAX_MEM_MIB);
+	size_is(0, ~0ULL, 1, PV_MAX_MEM_MIB);
 }
 
 int main(void)

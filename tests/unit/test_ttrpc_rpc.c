@@ -457,6 +457,31 @@ static void test_timeout(struct ttrpc_client *c)
 	ok(echo_ok(c, "after", "timeout"), "the next call gets its own answer");
 }
 
+/* Each request in flight holds a thread: past the limit, one is refused at once. */
+static void test_request_limit(void)
+{
+	struct rig r;
+	rig_start(&r, true);
+	ttrpc_server_set_max_requests(r.s, 3);
+	struct waiter w[3];
+	for (int i = 0; i < 3; i++)
+		start_waiter(&w[i], r.c);
+	gate_wait_for(3);
+	pv_error err = NULL;
+	uint32_t status = 0;
+	int rc = wait_process(r.c, 5000, &status, &err);
+	ok(rc < 0 && err && strstr(err->msg, "too many requests in flight"),
+	   "a request past the limit is refused at once: %s", msg_of(err));
+	pv_error_release(&err);
+	gate_open(5);
+	for (int i = 0; i < 3; i++)
+		pthread_join(w[i].thread, NULL);
+	gate_close();
+	ok(w[0].rc == 0 && w[1].rc == 0 && w[2].rc == 0, "the requests within it are answered");
+	ok(echo_ok(r.c, "after", "limit"), "and later ones are served again");
+	ok(rig_stop(&r) == 0, "serve_fd returns");
+}
+
 static void test_client_suite(void)
 {
 	struct rig r;
@@ -751,6 +776,7 @@ int main(void)
 {
 	alarm(120);  /* a hang is a failure, not a stuck CI job */
 	test_client_suite();
+	test_request_limit();
 	test_raw_frames();
 	test_fuzz();
 	test_server_closes();
