@@ -29,10 +29,10 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
-static int parse_pool(const char *v, unsigned *out)
+static int parse_upto(const char *v, unsigned max, unsigned *out)
 {
 	unsigned long long n;
-	if (pv_parse_u64(v, &n) < 0 || n > PV_POOL_MAX)
+	if (pv_parse_u64(v, &n) < 0 || n > max)
 		return -EINVAL;
 	*out = (unsigned)n;
 	return 0;
@@ -61,9 +61,15 @@ static int set_key(struct pv_config *c, const char *key, const char *value, cons
 		return 0;
 	}
 	if (strcmp(key, "pool") == 0) {
-		if (parse_pool(value, &c->pool) < 0)
+		if (parse_upto(value, PV_POOL_MAX, &c->pool) < 0)
 			return pv_error_set_plain(err, EINVAL, "%s: pool = \"%s\": not a number from 0 to %d", where, value,
 						  PV_POOL_MAX);
+		return 0;
+	}
+	if (strcmp(key, "agent_timeout") == 0) {
+		if (parse_upto(value, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s: agent_timeout = \"%s\": not a number of seconds from 0 to %d",
+						  where, value, PV_AGENT_TIMEOUT_MAX);
 		return 0;
 	}
 	if (strcmp(key, "accel") == 0) {
@@ -108,7 +114,7 @@ int pv_config_parse(struct pv_config *c, const char *text, const char *origin, p
 
 int pv_config_load(struct pv_config *c, pv_error *err)
 {
-	*c = (struct pv_config){ .templates = true };
+	*c = (struct pv_config){ .templates = true, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT };
 	const char *path = getenv("PODVM_CONFIG");
 	if (path == NULL || path[0] == '\0')
 		path = PV_DEFAULT_CONFIG;
@@ -129,8 +135,12 @@ int pv_config_load(struct pv_config *c, pv_error *err)
 	if (env && env[0] && parse_bool(env, &c->templates) < 0)
 		return pv_error_set_plain(err, EINVAL, "PODVM_TEMPLATES=%s: not a boolean", env);
 	env = getenv("PODVM_POOL");
-	if (env && env[0] && parse_pool(env, &c->pool) < 0)
+	if (env && env[0] && parse_upto(env, PV_POOL_MAX, &c->pool) < 0)
 		return pv_error_set_plain(err, EINVAL, "PODVM_POOL=%s: not a number from 0 to %d", env, PV_POOL_MAX);
+	env = getenv("PODVM_AGENT_TIMEOUT");
+	if (env && env[0] && parse_upto(env, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout) < 0)
+		return pv_error_set_plain(err, EINVAL, "PODVM_AGENT_TIMEOUT=%s: not a number of seconds from 0 to %d", env,
+					  PV_AGENT_TIMEOUT_MAX);
 	env = getenv("PODVM_ACCEL");
 	if (env && env[0] && pv_accel_mode_parse(env, &c->accel) < 0)
 		return pv_error_set_plain(err, EINVAL, "PODVM_ACCEL=%s: not auto, kvm or tcg", env);

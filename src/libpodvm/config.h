@@ -6,6 +6,8 @@
 
 #define PV_DEFAULT_CONFIG "/etc/podvm/podvm.conf"
 #define PV_POOL_MAX 16
+#define PV_DEFAULT_AGENT_TIMEOUT 60
+#define PV_AGENT_TIMEOUT_MAX 86400
 
 /* Which accelerator runs VMs. auto: KVM only where a probe VM proved it runs the guest
  * (accel.h), else TCG. */
@@ -16,6 +18,9 @@ struct pv_config {
 	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
 	unsigned pool;   /* `pool` / PODVM_POOL: VMs of each pod shape kept restored and paused
 			  * (default 0; needs templates) */
+	unsigned agent_timeout;  /* `agent_timeout` / PODVM_AGENT_TIMEOUT: seconds without an answer
+				  * from a running guest's agent after which its VM is killed
+				  * (default 60; 0: never) */
 };
 
 /* Defaults, then the file if it exists, then the environment. */

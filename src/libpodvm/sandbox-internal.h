@@ -10,6 +10,7 @@
  * over the steps of sandbox_vm.c (host, start the VMM, connect the agent, identity). No
  * source or step calls back up into a recipe. */
 #pragma once
+#include <stdatomic.h>
 #include "sandbox.h"
 #include "accel.h"
 #include "config.h"
@@ -36,6 +37,9 @@ struct pv_sandbox {
 	bool pooled;    /* ... by taking a pooled VM */
 	struct pool_refill *refill;  /* sandbox_refill.c */
 	char boot_failure[256];  /* why the last failed agent connection failed, in short */
+	struct sandbox_watchdog *watchdog;  /* sandbox_watchdog.c */
+	atomic_bool hung;        /* the watchdog killed the VM: its guest stopped answering */
+	int agent_timeout_s;     /* the config's, for messages */
 };
 
 /* What a boot found on the host. */
@@ -115,6 +119,14 @@ void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
  * pod's first one runs warm; its first share must be empty. */
 int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);
+
+/* ---- a guest that stops answering (sandbox_watchdog.c) ---- */
+
+/* Pings the agent; kills the VM (and sets sb->hung) when it has not answered for timeout_ms
+ * (0: off). Started once the sandbox's boot is over. */
+void sandbox_watchdog_start(struct pv_sandbox *sb, int timeout_ms);
+/* Ends the watchdog (before the VM stops, and before sb goes). */
+void sandbox_watchdog_stop(struct pv_sandbox *sb);
 
 /* ---- the accelerator (sandbox_accel.c) ---- */
 

@@ -121,6 +121,11 @@ struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb)
 
 int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err)
 {
+	if (atomic_load(&sb->hung)) {
+		pv_error_release(err);
+		return pv_error_set_plain(err, ECHILD, "sandbox %s: the guest stopped answering (no answer from its agent "
+					  "for %d s); its VM was killed", sb->id, sb->agent_timeout_s);
+	}
 	/* A dying VMM closes its sockets a moment before it can be reaped: a lost connection
 	 * gets that moment; an error the agent answered needs none. */
 	int e = *err ? (*err)->errnum : 0;
@@ -154,6 +159,7 @@ static void dump_console(struct pv_sandbox *sb)
 
 void pv_sandbox_stop(struct pv_sandbox *sb)
 {
+	sandbox_watchdog_stop(sb);
 	pv_vm_stop(&sb->vm);
 }
 
@@ -161,6 +167,7 @@ void sandbox_release(struct pv_sandbox *sb)
 {
 	if (sb == NULL)
 		return;
+	sandbox_watchdog_stop(sb);
 	sandbox_finish_pool_refill(sb);
 	if (sb->agent)
 		ttrpc_client_free(sb->agent);
@@ -179,6 +186,7 @@ void pv_sandbox_destroy(struct pv_sandbox *sb)
 {
 	if (sb == NULL)
 		return;
+	sandbox_watchdog_stop(sb);  /* it uses the agent connection freed below */
 	pv_vm_stop(&sb->vm);
 	if (sb->agent)
 		ttrpc_client_free(sb->agent);

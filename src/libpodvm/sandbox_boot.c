@@ -73,6 +73,10 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 		r = -1;
 	if (r == 0)
 		sandbox_note_boot(sb, used->how, pv_now_ms() - t0);
+	if (r == 0) {
+		sb->agent_timeout_s = (int)h.config.agent_timeout;
+		sandbox_watchdog_start(sb, (int)h.config.agent_timeout * 1000);
+	}
 	if (r == 0 && pool)
 		sandbox_schedule_pool_refill(sb, &req, h.config.pool);
 	sandbox_host_clear(&h);
