@@ -36,7 +36,8 @@ the same config again to CreateContainer.
                   PortForward; with --send, the WebSocket streaming protocol over its URL:
                   sends DATA to PORT of the pod, prints the answer until the stream ends
     cri.py --sock SOCK soak CID [--execs N] [--every E] [--every-cmd CMD] [--sample CMD] [--sample-at K]
-                  N ExecSync calls (output on both streams) with Update, Stats and CMD every E;
+                  N ExecSync calls (output on both streams) with Update, Stats and CMD every E,
+                  with --stream-every S an exec with stdin and one with a TTY (Exec) every S;
                   prints JSON: failures, latencies, the output of CMD at exec K and at the end
     cri.py --sock SOCK pod-start-latency NAME IMAGE --runtime-handler H --log-dir D
                                          [--cgroup-parent P] [--cleanup] [--json] -- CMD...
@@ -255,23 +256,18 @@ def ws_read_frame(sock):
     return b0 & 0x0F, data
 
 
-def cmd_port_forward(c, a):
-    """PortForward, then what kubectl port-forward does over the URL it returns: the
-    WebSocket form of the streaming protocol (v4.channel.k8s.io: channel 0 the data, 1 the
-    errors, each starting with the port), sends --send and prints what comes back until
-    the stream ends."""
+def ws_open(c, url, query=""):
+    """A WebSocket to a streaming URL (v4.channel.k8s.io): the socket, or None with the
+    server's answer on stderr."""
     import base64, socket, urllib.parse
-    url = c.call("PortForward", pb.PortForwardRequest(pod_sandbox_id=a.pod, port=[a.port])).url
-    if a.send is None:
-        print(url)
-        return 0
     u = urllib.parse.urlparse(url)
     sock = socket.create_connection((u.hostname, u.port), timeout=c.timeout)
     key = base64.b64encode(os.urandom(16)).decode()
-    query = (u.query + "&" if u.query else "") + "port=%d" % a.port
-    sock.sendall(("GET %s?%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    q = "&".join(x for x in (u.query, query) if x)
+    sock.sendall(("GET %s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                  "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n" % (u.path, query, u.netloc, key)).encode())
+                  "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+                  % (u.path, "?" + q if q else "", u.netloc, key)).encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(1)
@@ -279,29 +275,73 @@ def cmd_port_forward(c, a):
             break
         head += chunk
     if not head.startswith(b"HTTP/1.1 101"):
-        print("cri.py: port-forward: no WebSocket upgrade: %s" % head.decode(errors="replace").strip(), file=sys.stderr)
-        return 1
-    sock.sendall(ws_frame(b"\x00" + a.send.encode().decode("unicode_escape").encode("latin-1")))
-    got, errors, seen_port = b"", b"", set()
+        print("cri.py: no WebSocket upgrade: %s" % head.decode(errors="replace").strip(), file=sys.stderr)
+        sock.close()
+        return None
+    return sock
+
+
+def ws_channels(sock, skip_port=False):
+    """Reads frames until the stream ends: {channel: bytes}. skip_port: each channel starts
+    with its port, 2 bytes (port forwarding)."""
+    got, seen = {}, set()
     while True:
         op, data = ws_read_frame(sock)
         if op is None or op == 8:
-            break
+            return got
         if op not in (1, 2) or not data:
             continue
         channel, data = data[0], data[1:]
-        if channel not in seen_port:  # each channel starts with the port, 2 bytes
-            seen_port.add(channel)
+        if skip_port and channel not in seen:
+            seen.add(channel)
             data = data[2:]
-        if channel == 0:
-            got += data
-        else:
-            errors += data
-    sys.stdout.buffer.write(got)
-    if errors:
-        print("cri.py: port-forward: %s" % errors.decode(errors="replace"), file=sys.stderr)
+        got[channel] = got.get(channel, b"") + data
+
+
+def ws_exec(c, cid, cmd, stdin=None, tty=False):
+    """What kubectl exec does: Exec, then its stream. (stdout, stderr, status JSON)."""
+    url = c.call("Exec", pb.ExecRequest(container_id=cid, cmd=cmd, tty=tty, stdin=stdin is not None,
+                                        stdout=True, stderr=not tty)).url
+    sock = ws_open(c, url)
+    if sock is None:
+        return b"", b"", b"no stream"
+    if stdin:
+        sock.sendall(ws_frame(b"\x00" + stdin))
+    got = ws_channels(sock)
+    sock.close()
+    return got.get(1, b""), got.get(2, b""), got.get(3, b"")
+
+
+def cmd_port_forward(c, a):
+    """PortForward, then what kubectl port-forward does over the URL it returns: the
+    WebSocket form of the streaming protocol (v4.channel.k8s.io: channel 0 the data, 1 the
+    errors, each starting with the port), sends --send and prints what comes back until
+    the stream ends."""
+    url = c.call("PortForward", pb.PortForwardRequest(pod_sandbox_id=a.pod, port=[a.port])).url
+    if a.send is None:
+        print(url)
+        return 0
+    sock = ws_open(c, url, "port=%d" % a.port)
+    if sock is None:
+        return 1
+    sock.sendall(ws_frame(b"\x00" + a.send.encode().decode("unicode_escape").encode("latin-1")))
+    got = ws_channels(sock, skip_port=True)
+    sys.stdout.buffer.write(got.get(0, b""))
+    if got.get(1):
+        print("cri.py: port-forward: %s" % got[1].decode(errors="replace"), file=sys.stderr)
         return 1
     return 0
+
+
+def stream_execs(c, a, i, failures):
+    """One exec with stdin and one with a terminal, as kubectl exec -i / -it make them."""
+    word = b"in%05d" % i
+    out, err, status = ws_exec(c, a.cid, ["head", "-c", str(len(word))], stdin=word)
+    if out != word or b"Success" not in status:
+        failures.append("stdin exec %d: out %r err %r status %r" % (i, out[:80], err[:80], status[:200]))
+    out, _, status = ws_exec(c, a.cid, ["sh", "-c", "test -t 0 && test -t 1 && echo tty %d" % i], stdin=b"", tty=True)
+    if out.replace(b"\r", b"") != b"tty %d\n" % i or b"Success" not in status:
+        failures.append("tty exec %d: out %r status %r" % (i, out[:80], status[:200]))
 
 
 def cmd_soak(c, a):
@@ -332,6 +372,8 @@ def cmd_soak(c, a):
                 failures.append("after exec %d: %s" % (i, e))
             if a.every_cmd and subprocess.run(a.every_cmd, shell=True, capture_output=True).returncode != 0:
                 failures.append("after exec %d: %s failed" % (i, a.every_cmd))
+        if a.stream_every and i % a.stream_every == 0:
+            stream_execs(c, a, i, failures)
         if a.sample and i == a.sample_at:
             samples["at"] = subprocess.run(a.sample, shell=True, capture_output=True, text=True).stdout.strip()
     if a.sample:
@@ -557,6 +599,8 @@ def parser():
     sp.add_argument("--every-cmd", help="a shell command run every --every execs (e.g. ctr task ps)")
     sp.add_argument("--sample", help="a shell command whose output is kept, at --sample-at and at the end")
     sp.add_argument("--sample-at", type=int, default=100)
+    sp.add_argument("--stream-every", type=int, default=0,
+                    help="every N execs, one exec with stdin and one with a TTY (CRI Exec's stream)")
     sp = sub.add_parser("pod-start-latency")
     sp.add_argument("name")
     sp.add_argument("image")
