@@ -118,26 +118,25 @@ leftovers "a guest that stopped answering"
 
 # --- signals to podvm run while it starts (SIGTERM: the start is given up) and while it
 # tears down (SIGUSR1, forwarded while the container runs: a teardown must not crash on it)
-codes=""
-for i in 1 2 3; do
+# (In a subshell: its children are reaped there, not by this script's exit trap.)
+codes=$(for i in 1 2 3; do
 	"$PODVM" run "$FIX/oci" true >/dev/null 2>&1 &
 	pid=$!
 	while kill -TERM $pid 2>/dev/null; do sleep 0.005; done
 	wait $pid
-	codes="$codes $?"
-done
+	printf ' %s' $?
+done)
 # 143: SIGTERM ended the start (or podvm before it blocked signals); 137: the container ran
 # first and the third SIGTERM went to it as SIGKILL; 0: it ran to its end first.
 expect_match "signals while podvm run starts: 143, 137 or 0 each time, never a crash:$codes" '^( (143|137|0))+$' "$codes"
 leftovers "signals while podvm run starts"
-codes=""
-for i in 1 2 3; do
+codes=$(for i in 1 2 3; do
 	"$PODVM" run "$FIX/oci" sh -c 'echo ready; sleep 0.3' >"$TMP/td.out" 2>&1 &
 	pid=$!
 	wait_for_text "$TMP/td.out" ready
 	while kill -USR1 $pid 2>/dev/null; do sleep 0.002; done
 	wait $pid
-	codes="$codes $?"
-done
+	printf ' %s' $?
+done)
 expect_eq "signals while podvm run tears down: exit 0 each time, never a crash" " 0 0 0" "$codes"
 leftovers "signals while podvm run tears down"

@@ -49,6 +49,14 @@ static void test_setting(void)
 	   "config: a bad accel names file, line and choices: %s", err ? err->msg : "");
 	pv_error_release(&err);
 	ok(strcmp(pv_accel_mode_name(PV_ACCEL_KVM), "kvm") == 0, "mode name");
+	ok(pv_config_parse(&c, "agent_timeout = 30\n", "f", &err) == 0 && c.agent_timeout == 30,
+	   "config: agent_timeout = 30");
+	ok(pv_config_parse(&c, "agent_timeout = 0\n", "f", &err) == 0 && c.agent_timeout == 0,
+	   "config: agent_timeout = 0 (no watchdog)");
+	ok(pv_config_parse(&c, "agent_timeout = soon\n", "f", &err) < 0 && err &&
+		   strstr(err->msg, "f:1: agent_timeout = \"soon\": not a number of seconds"),
+	   "config: a bad agent_timeout: %s", err ? err->msg : "");
+	pv_error_release(&err);
 
 	write_text("podvm.conf", "accel = kvm\n");
 	_cleanup_free_ char *conf = path_of("podvm.conf");
@@ -64,6 +72,10 @@ static void test_setting(void)
 	unsetenv("PODVM_ACCEL");
 	setenv("PODVM_CONFIG", "/nonexistent/podvm.conf", 1);
 	ok(pv_config_load(&c, &err) == 0 && c.accel == PV_ACCEL_AUTO, "load: auto by default");
+	ok(c.agent_timeout == PV_DEFAULT_AGENT_TIMEOUT, "load: agent_timeout %u s by default", c.agent_timeout);
+	setenv("PODVM_AGENT_TIMEOUT", "5", 1);
+	ok(pv_config_load(&c, &err) == 0 && c.agent_timeout == 5, "load: PODVM_AGENT_TIMEOUT");
+	unsetenv("PODVM_AGENT_TIMEOUT");
 	unsetenv("PODVM_CONFIG");
 }
 
