@@ -5,8 +5,9 @@
 # UpdateContainerResources, ContainerStats and `ctr task ps` (Pids) every 50; afterwards the
 # agent's and the shim's fds, threads and RSS are where they were after the first 100, no
 # exec took a second, and the shim exits once the pod is removed. Then races: Deletes racing
-# exec Starts, a Wait racing a Delete; a shim asked about a task before its VM exists; a
-# guest that stops answering; signals to `podvm run` while it starts and while it tears down.
+# exec Starts, a Wait racing a Delete; a shim asked about a task before its VM exists, and
+# for a Create after its pod's last Delete; a guest that stops answering; signals to
+# `podvm run` while it starts and while it tears down.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_cri.sh"
 SHIM_CALL=${SHIM_CALL:-$ROOT/build/release/tests/unit/shim-call}
@@ -86,6 +87,30 @@ t "no VM yet: the shim still answers (Shutdown)" "$SHIM_CALL" shutdown "$lone"
 for i in $(seq 50); do pgrep -f -- "-id lone " >/dev/null || break; sleep 0.1; done
 expect_eq "no VM yet: the shim is gone" "" "$(pgrep -af -- "containerd-shim-podvm-v2 -namespace soak")"
 leftovers "a shim without a VM"
+
+# --- a Create after the pod's last task was deleted: the pod is gone, and says so (was a
+# NULL pod booted); the shim goes on answering
+mkdir -p "$TMP/gone"
+(cd "$TMP/gone" && runc spec && cp -a "$FIX/rootfs" rootfs) >/dev/null 2>&1
+python3 - "$TMP/gone/config.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["process"].update(args=["true"], terminal=False)
+s["process"].pop("capabilities", None)
+s["root"] = {"path": "rootfs"}
+json.dump(s, open(sys.argv[1], "w"))
+EOF
+addr=$(cd "$TMP/gone" && "$SHIM_BIN" -namespace soak -id gone -address "$CTD/none.sock" -publish-binary /bin/true start)
+gone=${addr#unix://}
+t "pod gone: Create of its one task" "$SHIM_CALL" create "$gone" gone "$TMP/gone"
+t "pod gone: Delete of it" "$SHIM_CALL" delete "$gone" gone
+expect_match "pod gone: a later Create is refused, naming the pod" "pod gone: gone with its last container" \
+	"$("$SHIM_CALL" create "$gone" again "$TMP/gone" 2>&1)"
+t "pod gone: the shim still answers (Shutdown)" "$SHIM_CALL" shutdown "$gone"
+for i in $(seq 50); do pgrep -f -- "-id gone " >/dev/null || break; sleep 0.1; done
+expect_eq "pod gone: the shim is gone" "" "$(pgrep -af -- "containerd-shim-podvm-v2 -namespace soak")"
+rm -rf "$TMP/gone"
+leftovers "a Create after the pod's last Delete"
 
 # --- a guest that stops answering while QEMU runs: the watchdog ends the run
 "$PODVM" check >/dev/null 2>&1
