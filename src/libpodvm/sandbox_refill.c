@@ -3,6 +3,7 @@
  * (and memory bandwidth) from the pod's first containers, even at idle priority. */
 #include "sandbox-internal.h"
 #include "cleanup.h"
+#include "event.h"
 #include "util.h"
 
 #include <errno.h>
@@ -22,10 +23,8 @@
 
 struct pool_refill {
 	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool now;
-	char **argv;  /* the filler's command line */
+	struct pv_event now;  /* the pod's start is over */
+	char **argv;          /* the filler's command line */
 };
 
 /* Double fork: the filler is nobody's child to wait for; only exec-safe calls after fork. */
@@ -56,13 +55,7 @@ static void spawn_filler(char **argv)
 static void *refill_thread(void *arg)
 {
 	struct pool_refill *rf = arg;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += REFILL_DELAY_S;
-	pthread_mutex_lock(&rf->lock);
-	while (!rf->now && pthread_cond_timedwait(&rf->cond, &rf->lock, &until) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&rf->lock);
+	(void)pv_event_wait(&rf->now, REFILL_DELAY_S * 1000);
 	spawn_filler(rf->argv);
 	return NULL;
 }
@@ -96,8 +89,7 @@ static char **filler_argv(struct pv_sandbox *sb, const struct boot_request *req,
 
 static void refill_free(struct pool_refill *rf)
 {
-	pthread_cond_destroy(&rf->cond);
-	pthread_mutex_destroy(&rf->lock);
+	pv_event_destroy(&rf->now);
 	pv_strv_free(rf->argv);
 	free(rf);
 }
@@ -109,12 +101,7 @@ void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_reque
 		free(rf);
 		return;  /* the next pod's boot asks again */
 	}
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rf->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&rf->lock, NULL);
+	pv_event_init(&rf->now);
 	if (pthread_create(&rf->thread, NULL, refill_thread, rf) != 0) {
 		spawn_filler(rf->argv);  /* now, then */
 		refill_free(rf);
@@ -125,13 +112,8 @@ void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_reque
 
 void pv_sandbox_refill_pool(struct pv_sandbox *sb)
 {
-	struct pool_refill *rf = sb->refill;
-	if (rf == NULL)
-		return;
-	pthread_mutex_lock(&rf->lock);
-	rf->now = true;
-	pthread_cond_signal(&rf->cond);
-	pthread_mutex_unlock(&rf->lock);
+	if (sb->refill)
+		pv_event_set(&sb->refill->now);
 }
 
 void sandbox_finish_pool_refill(struct pv_sandbox *sb)

@@ -5,6 +5,7 @@
  * closes), and the sandbox says why (pv_sandbox_explain_failure). */
 #include "sandbox-internal.h"
 #include "agent_client.h"
+#include "event.h"
 #include "util.h"
 
 #include <errno.h>
@@ -17,40 +18,19 @@
 
 struct sandbox_watchdog {
 	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
+	struct pv_event stop;
 	int pidfd;       /* the VMM, never a reused pid */
 	int timeout_ms;
 	struct ttrpc_client *agent;
 	atomic_bool *hung;
 };
 
-/* Sleeps ms unless stopped; true when stopped. */
-static bool nap(struct sandbox_watchdog *w, int ms)
-{
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
-		;
-	bool stop = w->stop;
-	pthread_mutex_unlock(&w->lock);
-	return stop;
-}
-
 static void *watchdog_main(void *arg)
 {
 	struct sandbox_watchdog *w = arg;
 	int every = w->timeout_ms / 3 > 0 ? w->timeout_ms / 3 : 1;
 	long long answered = pv_now_ms();
-	while (!nap(w, every)) {
+	while (!pv_event_wait(&w->stop, every)) {
 		if (pv_agent_ping(w->agent, every, NULL, 0, NULL) == 0) {
 			answered = pv_now_ms();
 			continue;
@@ -73,17 +53,11 @@ void sandbox_watchdog_start(struct pv_sandbox *sb, int timeout_ms)
 		return;
 	*w = (struct sandbox_watchdog){ .pidfd = pidfd_open(sb->vm.pid, 0), .timeout_ms = timeout_ms,
 					 .agent = sb->agent, .hung = &sb->hung };
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&w->lock, NULL);
+	pv_event_init(&w->stop);
 	if (w->pidfd < 0 || pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
 		if (w->pidfd >= 0)
 			close(w->pidfd);
-		pthread_cond_destroy(&w->cond);
-		pthread_mutex_destroy(&w->lock);
+		pv_event_destroy(&w->stop);
 		free(w);
 		return;
 	}
@@ -95,14 +69,10 @@ void sandbox_watchdog_stop(struct pv_sandbox *sb)
 	struct sandbox_watchdog *w = sb->watchdog;
 	if (w == NULL)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	pv_event_set(&w->stop);
 	pthread_join(w->thread, NULL);
 	close(w->pidfd);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pv_event_destroy(&w->stop);
 	free(w);
 	sb->watchdog = NULL;
 }

@@ -5,6 +5,8 @@
 #include "cleanup.h"
 #include "error.h"
 #include "util.h"
+#include "event.h"
+#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,6 +312,28 @@ static void test_random_hex(void)
 	ok(t1 - t0 >= 15 && t1 - t0 < 5000, "pv_now_ms advances (%lld ms)", t1 - t0);
 }
 
+static void *set_later(void *arg)
+{
+	usleep(50 * 1000);
+	pv_event_set(arg);
+	return NULL;
+}
+
+static void test_event(void)
+{
+	struct pv_event e;
+	pv_event_init(&e);
+	long long t0 = pv_now_ms();
+	ok(!pv_event_wait(&e, 60) && pv_now_ms() - t0 >= 55, "event: not set, the wait times out");
+	pthread_t t;
+	pthread_create(&t, NULL, set_later, &e);
+	t0 = pv_now_ms();
+	ok(pv_event_wait(&e, 10000) && pv_now_ms() - t0 < 5000, "event: set by another thread, the wait ends at once");
+	pthread_join(t, NULL);
+	ok(pv_event_wait(&e, 0) && pv_event_wait(&e, -1), "event: once set, every wait returns");
+	pv_event_destroy(&e);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp) == NULL) {
@@ -323,6 +347,7 @@ int main(void)
 	test_strv();
 	test_parse_u64();
 	test_random_hex();
+	test_event();
 
 	pv_error e = NULL;
 	ok(pv_rm_rf(tmp, &e) == 0 && !exists(tmp), "cleanup: %s", msg_of(e));
