@@ -364,7 +364,7 @@ int pv_random_hex(char *out, size_t bytes)
 	return 0;
 }
 
-int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *err)
+static int lock_file(const char *dir, const char *name, const char *what, int how, pv_error *err)
 {
 	_cleanup_free_ char *path = NULL;
 	if (pv_mkdir_p(dir, 0700, err) < 0)
@@ -372,11 +372,21 @@ int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *
 	if (asprintf(&path, "%s/%s", dir, name) < 0)
 		return pv_error_set(err, ENOMEM, "%s", what);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+	if (fd < 0 || flock(fd, how) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return pv_error_set(err, e, "%s %s", what, path);
+		return e == EWOULDBLOCK ? -EWOULDBLOCK : pv_error_set(err, e, "%s %s", what, path);
 	}
 	return fd;
+}
+
+int pv_lock_file(const char *dir, const char *name, const char *what, pv_error *err)
+{
+	return lock_file(dir, name, what, LOCK_EX, err);
+}
+
+int pv_try_lock_file(const char *dir, const char *name, const char *what, pv_error *err)
+{
+	return lock_file(dir, name, what, LOCK_EX | LOCK_NB, err);
 }

@@ -54,6 +54,8 @@ void pv_child_reset_signals(void);
 /* A process's start time (/proc/PID/stat field 22, clock ticks after boot); -ESRCH when it
  * is gone or a zombie. */
 int pv_process_starttime(pid_t pid, unsigned long long *ticks);
+/* Like pv_lock_file, but does not wait: -EWOULDBLOCK (no error set) when another holds it. */
+int pv_try_lock_file(const char *dir, const char *name, const char *what, pv_error *err);
 /* Monotonic clock in milliseconds. */
 long long pv_now_ms(void);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */

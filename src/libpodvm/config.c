@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +30,10 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
-static int parse_upto(const char *v, unsigned max, unsigned *out)
+static int parse_range(const char *v, unsigned min, unsigned max, unsigned *out)
 {
 	unsigned long long n;
-	if (pv_parse_u64(v, &n) < 0 || n > max)
+	if (pv_parse_u64(v, &n) < 0 || n < min || n > max)
 		return -EINVAL;
 	*out = (unsigned)n;
 	return 0;
@@ -53,28 +54,47 @@ const char *pv_accel_mode_name(enum pv_accel_mode m)
 	return accel_names[m];
 }
 
+static int set_templates(struct pv_config *c, const char *v) { return parse_bool(v, &c->templates); }
+static int set_pool_max(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_MAX, &c->pool_max); }
+static int set_pool_idle(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_IDLE_MAX, &c->pool_idle); }
+static int set_accel(struct pv_config *c, const char *v) { return pv_accel_mode_parse(v, &c->accel); }
+
+static int set_pool(struct pv_config *c, const char *v)
+{
+	c->pool_auto = strcasecmp(v, "auto") == 0;
+	return c->pool_auto ? (c->pool = 0, 0) : parse_range(v, 0, PV_POOL_MAX, &c->pool);
+}
+
+static int set_agent_timeout(struct pv_config *c, const char *v)
+{
+	return parse_range(v, 0, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout);
+}
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Every setting: its key in the file, the variable that overrides it, what it takes. */
+static const struct setting {
+	const char *key, *env;
+	int (*set)(struct pv_config *c, const char *value);
+	const char *want;
+} settings[] = {
+	{ "templates", "PODVM_TEMPLATES", set_templates, "a boolean" },
+	{ "pool", "PODVM_POOL", set_pool, "auto or a number from 0 to " STR(PV_POOL_MAX) },
+	{ "pool_max", "PODVM_POOL_MAX", set_pool_max, "a number from 1 to " STR(PV_POOL_MAX) },
+	{ "pool_idle", "PODVM_POOL_IDLE", set_pool_idle, "a number of seconds from 1 to " STR(PV_POOL_IDLE_MAX) },
+	{ "agent_timeout", "PODVM_AGENT_TIMEOUT", set_agent_timeout,
+	  "a number of seconds from 0 to " STR(PV_AGENT_TIMEOUT_MAX) },
+	{ "accel", "PODVM_ACCEL", set_accel, "auto, kvm or tcg" },
+};
+
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)
 {
-	if (strcmp(key, "templates") == 0) {
-		if (parse_bool(value, &c->templates) < 0)
-			return pv_error_set_plain(err, EINVAL, "%s: templates = \"%s\": not a boolean", where, value);
-		return 0;
-	}
-	if (strcmp(key, "pool") == 0) {
-		if (parse_upto(value, PV_POOL_MAX, &c->pool) < 0)
-			return pv_error_set_plain(err, EINVAL, "%s: pool = \"%s\": not a number from 0 to %d", where, value,
-						  PV_POOL_MAX);
-		return 0;
-	}
-	if (strcmp(key, "agent_timeout") == 0) {
-		if (parse_upto(value, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout) < 0)
-			return pv_error_set_plain(err, EINVAL, "%s: agent_timeout = \"%s\": not a number of seconds from 0 to %d",
-						  where, value, PV_AGENT_TIMEOUT_MAX);
-		return 0;
-	}
-	if (strcmp(key, "accel") == 0) {
-		if (pv_accel_mode_parse(value, &c->accel) < 0)
-			return pv_error_set_plain(err, EINVAL, "%s: accel = \"%s\": not auto, kvm or tcg", where, value);
+	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
+		if (strcmp(key, settings[i].key) != 0)
+			continue;
+		if (settings[i].set(c, value) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s: %s = \"%s\": not %s", where, key, value, settings[i].want);
 		return 0;
 	}
 	return pv_error_set_plain(err, EINVAL, "%s: unknown setting \"%s\"", where, key);
@@ -112,37 +132,38 @@ int pv_config_parse(struct pv_config *c, const char *text, const char *origin, p
 	return 0;
 }
 
+static int load_env(struct pv_config *c, pv_error *err)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
+		const char *v = getenv(settings[i].env);
+		if (v && v[0] && settings[i].set(c, v) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s=%s: not %s", settings[i].env, v, settings[i].want);
+	}
+	return 0;
+}
+
+bool pv_config_pool_on(const struct pv_config *c)
+{
+	return c->templates && (c->pool_auto || c->pool > 0);
+}
+
 int pv_config_load(struct pv_config *c, pv_error *err)
 {
-	*c = (struct pv_config){ .templates = true, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT };
+	*c = (struct pv_config){ .templates = true, .pool_auto = true, .pool_max = PV_DEFAULT_POOL_MAX,
+				 .pool_idle = PV_DEFAULT_POOL_IDLE, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT };
 	const char *path = getenv("PODVM_CONFIG");
 	if (path == NULL || path[0] == '\0')
 		path = PV_DEFAULT_CONFIG;
 	_cleanup_free_ char *text = NULL;
 	pv_error read_err = NULL;
 	if (pv_read_file(path, 1 << 20, &text, NULL, &read_err) < 0) {
-		bool missing = read_err->errnum == ENOENT;
-		if (missing) {
-			pv_error_release(&read_err);
-		} else {
+		if (read_err->errnum != ENOENT) {
 			*err = read_err;
 			return pv_error_prefix(err, "config");
 		}
+		pv_error_release(&read_err);
 	} else if (pv_config_parse(c, text, path, err) < 0) {
 		return -1;
 	}
-	const char *env = getenv("PODVM_TEMPLATES");
-	if (env && env[0] && parse_bool(env, &c->templates) < 0)
-		return pv_error_set_plain(err, EINVAL, "PODVM_TEMPLATES=%s: not a boolean", env);
-	env = getenv("PODVM_POOL");
-	if (env && env[0] && parse_upto(env, PV_POOL_MAX, &c->pool) < 0)
-		return pv_error_set_plain(err, EINVAL, "PODVM_POOL=%s: not a number from 0 to %d", env, PV_POOL_MAX);
-	env = getenv("PODVM_AGENT_TIMEOUT");
-	if (env && env[0] && parse_upto(env, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout) < 0)
-		return pv_error_set_plain(err, EINVAL, "PODVM_AGENT_TIMEOUT=%s: not a number of seconds from 0 to %d", env,
-					  PV_AGENT_TIMEOUT_MAX);
-	env = getenv("PODVM_ACCEL");
-	if (env && env[0] && pv_accel_mode_parse(env, &c->accel) < 0)
-		return pv_error_set_plain(err, EINVAL, "PODVM_ACCEL=%s: not auto, kvm or tcg", env);
-	return 0;
+	return load_env(c, err);
 }

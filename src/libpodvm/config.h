@@ -6,6 +6,9 @@
 
 #define PV_DEFAULT_CONFIG "/etc/podvm/podvm.conf"
 #define PV_POOL_MAX 16
+#define PV_DEFAULT_POOL_MAX 2
+#define PV_DEFAULT_POOL_IDLE 120
+#define PV_POOL_IDLE_MAX 86400
 #define PV_DEFAULT_AGENT_TIMEOUT 60
 #define PV_AGENT_TIMEOUT_MAX 86400
 
@@ -16,13 +19,20 @@ enum pv_accel_mode { PV_ACCEL_AUTO, PV_ACCEL_KVM, PV_ACCEL_TCG };
 struct pv_config {
 	enum pv_accel_mode accel;  /* `accel` / PODVM_ACCEL: auto | kvm | tcg (default auto) */
 	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
-	unsigned pool;   /* `pool` / PODVM_POOL: VMs of each pod shape kept restored and paused
-			  * (default 0; needs templates) */
+	/* `pool` / PODVM_POOL: VMs of each pod shape kept restored and paused (needs templates):
+	 * auto (the default) sizes each shape's pool by its demand (pool.h), N keeps N, 0 none. */
+	bool pool_auto;
+	unsigned pool;
+	unsigned pool_max;   /* `pool_max` / PODVM_POOL_MAX: auto's cap per shape (default 2) */
+	unsigned pool_idle;  /* `pool_idle` / PODVM_POOL_IDLE: seconds without a start of a shape
+			      * after which auto empties its pool (default 120) */
 	unsigned agent_timeout;  /* `agent_timeout` / PODVM_AGENT_TIMEOUT: seconds without an answer
 				  * from a running guest's agent after which its VM is killed
 				  * (default 60; 0: never) */
 };
 
+/* Whether sandboxes take VMs from pools (and refill them). */
+bool pv_config_pool_on(const struct pv_config *c);
 /* Defaults, then the file if it exists, then the environment. */
 int pv_config_load(struct pv_config *c, pv_error *err);
 /* Parses the text of a config file into c; `origin` names it in errors. */

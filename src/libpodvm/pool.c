@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KILL_WAIT_MS 3000
@@ -160,4 +161,76 @@ int pv_pool_drain(const struct pv_pool_dirs *d, pv_error *err)
 	if (r == 0)
 		r = pv_rm_rf(d->state, err);
 	return r;
+}
+
+long long pv_pool_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);  /* the state root lives as long as this boot */
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *starts_path(const struct pv_pool_dirs *d, const char *hash)
+{
+	char *p = NULL;
+	return asprintf(&p, "%s/%.32s.starts", d->state, hash) < 0 ? NULL : p;
+}
+
+void pv_pool_note_start(const struct pv_pool_dirs *d, const char *hash)
+{
+	_cleanup_free_ char *path = starts_path(d, hash);
+	if (path == NULL || pv_mkdir_p(d->state, 0700, NULL) < 0)
+		return;
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%lld\n", pv_pool_now_ms());
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		(void)!write(fd, line, (size_t)n);  /* one write: appends never interleave */
+}
+
+void pv_pool_demand(const struct pv_pool_dirs *d, const char *hash, struct pv_pool_demand *out)
+{
+	*out = (struct pv_pool_demand){ 0, 0 };
+	_cleanup_free_ char *path = starts_path(d, hash), *text = NULL;
+	if (path == NULL || pv_read_file(path, 1 << 20, &text, NULL, NULL) < 0)
+		return;
+	long long since = pv_pool_now_ms() - PV_POOL_DEMAND_WINDOW_MS;
+	for (char *p = text; *p;) {
+		long long t = strtoll(p, &p, 10);
+		if (t > out->last_ms)
+			out->last_ms = t;
+		out->recent += t > since;
+		while (*p == '\n')
+			p++;
+		if (*p && (*p < '0' || *p > '9'))
+			break;  /* not ours */
+	}
+}
+
+void pv_pool_forget_starts(const struct pv_pool_dirs *d, const char *hash, long long keep_after_ms)
+{
+	_cleanup_free_ char *path = starts_path(d, hash), *tmp = NULL, *text = NULL, *kept = NULL;
+	if (path == NULL || asprintf(&tmp, "%s.tmp", path) < 0 || pv_read_file(path, 1 << 20, &text, NULL, NULL) < 0)
+		return;
+	size_t n = 0;
+	kept = calloc(1, strlen(text) + 1);
+	for (char *line = strtok(text, "\n"); kept && line; line = strtok(NULL, "\n"))
+		if (strtoll(line, NULL, 10) > keep_after_ms)
+			n += (size_t)sprintf(kept + n, "%s\n", line);
+	/* A start appended meanwhile to the old file is lost: it only sizes the pool. */
+	if (kept && pv_write_file(tmp, kept, n, 0600, NULL) == 0)
+		(void)rename(tmp, path);
+}
+
+void pv_pool_shrink(const struct pv_pool_dirs *d, const char *hash, unsigned keep)
+{
+	while (pv_pool_count(d, hash) > keep) {
+		_cleanup_free_ char *dest = NULL, *entry = NULL;
+		char rnd[9];
+		if (pv_random_hex(rnd, 4) < 0 || asprintf(&dest, "%s/.gone-%s", d->state, rnd) < 0)
+			return;
+		if (pv_pool_take(d, hash, dest, &entry, NULL) <= 0)
+			return;
+		pv_pool_remove(d, entry, dest);  /* taken first: no pod can take it meanwhile */
+	}
 }

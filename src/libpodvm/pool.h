@@ -13,6 +13,9 @@
 #include "paths.h"
 
 #define PV_POOL_TAP_FILE "tap"
+/* How far back an auto pool counts its shape's starts: that many starts in the window, up
+ * to pool_max, is its size (config.h). */
+#define PV_POOL_DEMAND_WINDOW_MS 60000
 
 struct pv_pool_dirs {
 	char *state;  /* <state_root>/pool */
@@ -33,6 +36,19 @@ int pv_pool_lock(const struct pv_pool_dirs *d, const char *hash, pv_error *err);
 void pv_pool_remove(const struct pv_pool_dirs *d, const char *entry, const char *state_dir);
 /* Removes every entry, its QEMU killed, and the pool directories. */
 int pv_pool_drain(const struct pv_pool_dirs *d, pv_error *err);
+/* Demand, for `pool = auto`: <state_root>/pool/<hash>.starts holds the times (pv_pool_now_ms)
+ * of the shape's recent starts, one a line, appended by each start. */
+long long pv_pool_now_ms(void);
+void pv_pool_note_start(const struct pv_pool_dirs *d, const char *hash);
+struct pv_pool_demand {
+	unsigned recent;    /* starts in the last PV_POOL_DEMAND_WINDOW_MS */
+	long long last_ms;  /* the last start; 0: none */
+};
+void pv_pool_demand(const struct pv_pool_dirs *d, const char *hash, struct pv_pool_demand *out);
+/* Forgets starts before keep_after_ms (the file would grow for ever). */
+void pv_pool_forget_starts(const struct pv_pool_dirs *d, const char *hash, long long keep_after_ms);
+/* Removes ready entries of hash's pool, their QEMU killed, until `keep` remain. */
+void pv_pool_shrink(const struct pv_pool_dirs *d, const char *hash, unsigned keep);
 /* Calls fn for each entry: its name and whether it is ready (not being filled). */
 int pv_pool_list(const struct pv_pool_dirs *d, void (*fn)(const char *entry, bool ready, void *data), void *data,
 		 pv_error *err);

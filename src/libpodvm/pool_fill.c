@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 struct fill {
-	const struct pv_paths *paths;
+	struct pv_paths *paths;
 	struct pv_pool_dirs dirs;
 	struct sandbox_host host;
 	struct pv_sandbox_config cfg;
@@ -128,32 +128,83 @@ static int fill_hash(struct fill *f, pv_error *err)
 	return 0;
 }
 
-static int fill(struct fill *f, unsigned target, pv_error *err)
+/* `pool = auto`: as many VMs as the shape had starts in the demand window, at least one
+ * while it started within pool_idle, none after; at most pool_max. */
+static unsigned auto_target(const struct fill *f, const struct pv_pool_demand *dm)
 {
-	if (fill_hash(f, err) < 0 || pv_mkdir_p(f->dirs.data, 0700, err) < 0)
-		return -1;
+	const struct pv_config *c = &f->host.config;
+	if (dm->last_ms == 0 || pv_pool_now_ms() - dm->last_ms >= (long long)c->pool_idle * 1000)
+		return 0;
+	unsigned n = dm->recent > 0 ? dm->recent : 1;
+	return n < c->pool_max ? n : c->pool_max;
+}
+
+static unsigned target(const struct fill *f)
+{
+	if (!f->host.config.pool_auto)
+		return f->host.config.pool;
+	struct pv_pool_demand dm;
+	pv_pool_demand(&f->dirs, f->hash, &dm);
+	return auto_target(f, &dm);
+}
+
+static int fill(struct fill *f, pv_error *err)
+{
 	_cleanup_close_ int lock = pv_pool_lock(&f->dirs, f->hash, err);
 	if (lock < 0)
 		return -1;
-	while (pv_pool_count(&f->dirs, f->hash) < target)
+	while (pv_pool_count(&f->dirs, f->hash) < target(f))  /* demand may grow meanwhile */
 		if (fill_one(f, err) < 0)
 			return -1;
 	return 0;
 }
 
-/* <program> --podvm-pool-fill TARGET VCPUS MEM NIC TIMEOUT TAG... (sandbox_refill.c). */
-static int parse_args(int argc, char **argv, struct fill *f, unsigned *target, pv_error *err)
+/* How often the keeper looks at its shape's demand. */
+#define KEEP_CHECK_MS 5000
+
+/* `pool = auto`: the first filler of a shape stays, idle, as its pool's keeper: it shrinks
+ * the pool as the shape's starts thin out, empties it once none came for pool_idle, and
+ * goes; so an idle node keeps no VM and no process for it. Later fillers only fill. */
+static void keep(struct fill *f)
 {
-	unsigned long long v[5];
+	char name[64];
+	snprintf(name, sizeof(name), "%.32s.keeper", f->hash);
+	_cleanup_close_ int keeper = pv_try_lock_file(f->dirs.state, name, "pool keeper", NULL);
+	if (keeper < 0)
+		return;  /* another one keeps it */
+	for (;;) {
+		struct pv_pool_demand dm;
+		pv_pool_demand(&f->dirs, f->hash, &dm);
+		unsigned want = auto_target(f, &dm);
+		int lock = pv_pool_lock(&f->dirs, f->hash, NULL);
+		if (lock >= 0) {
+			pv_pool_shrink(&f->dirs, f->hash, want);
+			close(lock);
+		}
+		if (want == 0)
+			break;
+		long long left = dm.last_ms + (long long)f->host.config.pool_idle * 1000 - pv_pool_now_ms();
+		usleep((useconds_t)(left < KEEP_CHECK_MS ? (left > 0 ? left : 1) : KEEP_CHECK_MS) * 1000);
+	}
+	pv_pool_forget_starts(&f->dirs, f->hash, pv_pool_now_ms());
+}
+
+/* <program> --podvm-pool-fill STATE_ROOT VCPUS MEM NIC TIMEOUT TAG... (sandbox_refill.c). The
+ * state root is the pool's (and names it to ps); the pool's size is the config's. */
+static int parse_args(int argc, char **argv, struct fill *f, pv_error *err)
+{
+	unsigned long long v[4];
 	if (argc < 7)
 		return pv_error_set_plain(err, EINVAL, "%s: too few arguments", PV_POOL_FILL_ARG);
-	for (int i = 0; i < 5; i++)
-		if (pv_parse_u64(argv[2 + i], &v[i]) < 0 || v[i] > 1u << 30)
-			return pv_error_set_plain(err, EINVAL, "%s: bad argument %s", PV_POOL_FILL_ARG, argv[2 + i]);
-	*target = v[0] > PV_POOL_MAX ? PV_POOL_MAX : (unsigned)v[0];
-	f->cfg = (struct pv_sandbox_config){ .vcpus = (unsigned)v[1], .mem_mib = (unsigned)v[2],
-					     .boot_timeout_ms = (int)v[4], .outlive_thread = true };
-	f->nic = v[3] != 0;
+	for (int i = 0; i < 4; i++)
+		if (pv_parse_u64(argv[3 + i], &v[i]) < 0 || v[i] > 1u << 30)
+			return pv_error_set_plain(err, EINVAL, "%s: bad argument %s", PV_POOL_FILL_ARG, argv[3 + i]);
+	free(f->paths->state_root);
+	if ((f->paths->state_root = strdup(argv[2])) == NULL)
+		return pv_error_set(err, ENOMEM, "pool");
+	f->cfg = (struct pv_sandbox_config){ .vcpus = (unsigned)v[0], .mem_mib = (unsigned)v[1],
+					     .boot_timeout_ms = (int)v[3], .outlive_thread = true };
+	f->nic = v[2] != 0;
 	f->tags = argv + 7;
 	f->n_tags = (size_t)(argc - 7);
 	return 0;
@@ -163,15 +214,20 @@ int pv_pool_fill_main(int argc, char **argv)
 {
 	struct pv_paths paths = { 0 };
 	struct fill f = { .paths = &paths };
-	unsigned target = 0;
 	pv_error err = NULL;
-	int r = parse_args(argc, argv, &f, &target, &err);
+	int r = pv_paths_init(&paths, &err);
 	if (r == 0)
-		r = pv_paths_init(&paths, &err);
+		r = parse_args(argc, argv, &f, &err);
 	if (r == 0)
 		r = pv_pool_dirs_init(&paths, &f.dirs, &err);
 	if (r == 0)
-		r = fill(&f, target, &err);
+		r = fill_hash(&f, &err);
+	if (r == 0)
+		r = pv_mkdir_p(f.dirs.data, 0700, &err);
+	if (r == 0)
+		r = fill(&f, &err);
+	if (r == 0 && f.host.config.pool_auto)
+		keep(&f);
 	if (r < 0)
 		pv_error_print("podvm: VM pool", &err);
 	sandbox_host_clear(&f.host);

@@ -111,9 +111,10 @@ int sandbox_template_key(struct pv_sandbox *sb, const struct boot_request *req, 
 void sandbox_release(struct pv_sandbox *sb);
 /* Whether the sandbox could take a pooled VM (see sandbox.h). */
 bool sandbox_poolable(struct pv_sandbox *sb);
-/* Starts a detached process that tops the request's shape's pool up to `target` VMs, when
- * pv_sandbox_refill_pool says the pod has started or a few seconds have passed. */
-void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req, unsigned target);
+/* Starts a detached process that tops the request's shape's pool up to the config's size
+ * (pool_fill.c), when pv_sandbox_refill_pool says the pod has started or a few seconds
+ * have passed. */
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req);
 /* Starts a scheduled refill now if it has not started, and waits for the thread. */
 void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the

@@ -60,7 +60,7 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 	long long t0 = pv_now_ms();
 	sb->restored = sb->pooled = false;
 	int r = sandbox_probe_host(sb->paths, true, &h, err);
-	bool pool = r == 0 && h.config.templates && h.config.pool > 0 && sandbox_poolable(sb);
+	bool pool = r == 0 && pv_config_pool_on(&h.config) && sandbox_poolable(sb);
 	struct boot_request req = { .cfg = cfg, .host = &h, .nic = cfg->net != NULL, .tap_fd = -1 };
 	if (r == 0 && (used = start_vm(sb, &req, sources, choose_sources(&h, pool, sources), err)) == NULL)
 		r = -1;
@@ -78,7 +78,7 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 		sandbox_watchdog_start(sb, (int)h.config.agent_timeout * 1000);
 	}
 	if (r == 0 && pool)
-		sandbox_schedule_pool_refill(sb, &req, h.config.pool);
+		sandbox_schedule_pool_refill(sb, &req);
 	sandbox_host_clear(&h);
 	return r;
 }

@@ -60,23 +60,23 @@ static void *refill_thread(void *arg)
 	return NULL;
 }
 
-/* <self> --podvm-pool-fill TARGET VCPUS MEM NIC TIMEOUT TAG... (pv_pool_fill_main). */
-static char **filler_argv(struct pv_sandbox *sb, const struct boot_request *req, unsigned target)
+/* <self> --podvm-pool-fill STATE_ROOT VCPUS MEM NIC TIMEOUT TAG... (pv_pool_fill_main). */
+static char **filler_argv(struct pv_sandbox *sb, const struct boot_request *req)
 {
 	const struct pv_sandbox_config *cfg = req->cfg;
-	char self[4096], num[5][24];
+	char self[4096], num[4][24];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
 		return NULL;
 	self[n] = '\0';
-	snprintf(num[0], sizeof(num[0]), "%u", target);
-	snprintf(num[1], sizeof(num[1]), "%u", cfg->vcpus);
-	snprintf(num[2], sizeof(num[2]), "%u", cfg->mem_mib);
-	snprintf(num[3], sizeof(num[3]), "%d", req->nic);
-	snprintf(num[4], sizeof(num[4]), "%d", cfg->boot_timeout_ms);
+	snprintf(num[0], sizeof(num[0]), "%u", cfg->vcpus);
+	snprintf(num[1], sizeof(num[1]), "%u", cfg->mem_mib);
+	snprintf(num[2], sizeof(num[2]), "%d", req->nic);
+	snprintf(num[3], sizeof(num[3]), "%d", cfg->boot_timeout_ms);
 	char **argv = NULL;
-	bool ok = pv_strv_push(&argv, self) == 0 && pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0;
-	for (size_t i = 0; ok && i < 5; i++)
+	bool ok = pv_strv_push(&argv, self) == 0 && pv_strv_push(&argv, PV_POOL_FILL_ARG) == 0 &&
+		  pv_strv_push(&argv, sb->paths->state_root) == 0;
+	for (size_t i = 0; ok && i < 4; i++)
 		ok = pv_strv_push(&argv, num[i]) == 0;
 	for (size_t i = 0; ok && i < sb->n_shares; i++)
 		ok = pv_strv_push(&argv, sb->shares[i].tag) == 0;
@@ -94,10 +94,10 @@ static void refill_free(struct pool_refill *rf)
 	free(rf);
 }
 
-void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req, unsigned target)
+void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req)
 {
 	struct pool_refill *rf = calloc(1, sizeof(*rf));
-	if (rf == NULL || (rf->argv = filler_argv(sb, req, target)) == NULL) {
+	if (rf == NULL || (rf->argv = filler_argv(sb, req)) == NULL) {
 		free(rf);
 		return;  /* the next pod's boot asks again */
 	}

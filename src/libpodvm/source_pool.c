@@ -148,6 +148,8 @@ static int start_from_pool(struct pv_sandbox *sb, const struct boot_request *req
 	if (sandbox_template_key(sb, req, &key, err) < 0 || pv_pool_dirs_init(sb->paths, &d, err) < 0)
 		return -1;
 	pv_template_hash(key, hash);
+	if (req->host->config.pool_auto)
+		pv_pool_note_start(&d, hash);  /* the demand that sizes the pool */
 	pv_error take_err = NULL;
 	int r = take(sb, req, &d, hash, &take_err);
 	if (r < 0) {

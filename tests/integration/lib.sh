@@ -15,6 +15,14 @@ if [ -z "$FIX" ]; then
 	"$ROOT/tests/fixtures/make-images.sh" "$FIX" >/dev/null
 fi
 T_NUM=0
+# The tests of other features run without pools of VMs: pools are on by default (`pool =
+# auto`), and their background fills and keepers would make timings and leftovers depend on
+# what ran before. A runtime's own config (ConfigPath) or PODVM_CONFIG set by a test wins;
+# test_pool.sh tests the default.
+if [ -z "${PODVM_CONFIG:-}" ]; then
+	printf '# lib.sh: tests of other features than pools\npool = 0\n' >"$TMP/podvm.conf"
+	export PODVM_CONFIG=$TMP/podvm.conf
+fi
 # The accelerator verdict (src/libpodvm/accel.h) is made once per state directory, with a
 # warning line when it is TCG: made here, so that the one-line error checks below see only
 # their own lines. test_accel.sh tests the verdict itself, in state directories of its own.
@@ -74,12 +82,17 @@ leftovers() {
 	# The shims' socket directory may stay (as containerd's /run/containerd/s), empty; so
 	# does the accelerator verdict, for this boot of the host.
 	local state
-	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx -e shim -e accel)
+	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx -e shim -e accel -e pool)
+	# A pool left with nothing in it but its locks and demand records is empty.
+	local pooled
+	pooled=$(ls -A "$PODVM_STATE_DIR/pool" 2>/dev/null | grep -v -e '\.lock$' -e '\.starts$' -e '\.keeper$')
+	[ -n "$pooled" ] && state="$state pool:$pooled"
 	[ -n "$state" ] && found="$found state:$state"
 	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
 	# VM templates are meant to stay; a half-made one (.tmp) is not.
 	local data
-	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx templates)
+	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx -e templates -e pool)
+	[ -n "$(ls -A "$PODVM_DATA_DIR/pool" 2>/dev/null)" ] && data="$data pool:$(ls "$PODVM_DATA_DIR/pool")"
 	[ -n "$data" ] && found="$found data:$data"
 	ls -d "$PODVM_DATA_DIR"/templates/*.tmp >/dev/null 2>&1 && found="$found template:$(ls "$PODVM_DATA_DIR/templates")"
 	pgrep -f -- "$PODVM_STATE_DIR/" >/dev/null && found="$found processes:$(pgrep -af -- "$PODVM_STATE_DIR/" | cut -c1-80)"

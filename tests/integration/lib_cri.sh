@@ -1,7 +1,8 @@
 # The CRI test rig (test_cri.sh, test_soak.sh): a real containerd 1.6 with its CRI plugin,
 # started by the sourcing test (its own config, root, state, sockets, CNI config and IPAM
 # state under the temp dir), runtimes runc, podvm, podvm-cold (templates off), podvm-kvm
-# (accel = kvm) and podvm-pool (pool = 1); the test, pause and nettools images imported;
+# (accel = kvm), podvm-auto (the default pool, auto, with pool_idle = 6) and podvm-pool
+# (pool = 1); the test, pause and nettools images imported;
 # `cri` (tests/cri/cri.py against it), `jget`, and on exit every pod removed, containerd
 # stopped, its mounts, cgroups and bridge gone. Source lib.sh first.
 SHIM_DIR=$(dirname "${SHIM:-$ROOT/build/release/src/shim/containerd-shim-podvm-v2}")
@@ -68,6 +69,10 @@ state = "$CTD/state"
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-kvm.options]
         ConfigPath = "$TMP/podvm-kvm.conf"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-auto]
+      runtime_type = "io.containerd.podvm.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-auto.options]
+        ConfigPath = "$TMP/podvm-auto.conf"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool]
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool.options]
@@ -75,7 +80,9 @@ state = "$CTD/state"
 EOC
 printf 'templates = off\n' >"$TMP/podvm-cold.conf"
 printf 'pool = 1\n' >"$TMP/podvm-pool.conf"
-printf 'accel = kvm\n' >"$TMP/podvm-kvm.conf"
+printf 'accel = kvm\npool = 0\n' >"$TMP/podvm-kvm.conf"
+# The default pool (auto), with a short quiet period for the test.
+printf 'pool_idle = 6\npool_max = 2\n' >"$TMP/podvm-auto.conf"
 # containerd passes its environment (PODVM_* from lib.sh, PATH) on to the shims it starts.
 PATH="$SHIM_DIR:$PATH" containerd --config "$CTD/config.toml" >"$CTD/log" 2>&1 &
 CTD_PID=$!

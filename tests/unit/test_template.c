@@ -9,6 +9,7 @@
 #include "template.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +121,31 @@ static void test_config(void)
 	pv_error_release(&err);
 	ok(pv_config_parse(&c, "pool = 3\n", "f", &err) == 0 && c.pool == 3, "config: pool = 3");
 	ok(pv_config_parse(&c, "pool = 17\n", "f", &err) < 0 && err &&
-	   strcmp(err->msg, "f:1: pool = \"17\": not a number from 0 to 16") == 0, "config: pool too large: %s",
+	   strcmp(err->msg, "f:1: pool = \"17\": not auto or a number from 0 to 16") == 0, "config: pool too large: %s",
 	   err ? err->msg : "");
 	pv_error_release(&err);
 	ok(pv_config_parse(&c, "pool = -1\n", "f", &err) < 0 && err, "config: pool negative");
 	pv_error_release(&err);
+	ok(pv_config_parse(&c, "pool = AUTO\npool_max = 4\npool_idle = 30\n", "f", &err) == 0 && c.pool_auto &&
+		   c.pool_max == 4 && c.pool_idle == 30, "config: pool = auto, its cap and quiet period");
+	ok(pv_config_parse(&c, "pool = 2\n", "f", &err) == 0 && !c.pool_auto && c.pool == 2, "config: a fixed pool");
+	ok(pv_config_parse(&c, "pool_max = 0\n", "f", &err) < 0 && err &&
+		   strcmp(err->msg, "f:1: pool_max = \"0\": not a number from 1 to 16") == 0, "config: pool_max 0: %s",
+	   err ? err->msg : "");
+	pv_error_release(&err);
+	struct pv_config d;
+	unsetenv("PODVM_POOL");
+	setenv("PODVM_CONFIG", "/nonexistent/podvm.conf", 1);
+	ok(pv_config_load(&d, &err) == 0 && d.pool_auto && d.pool_max == PV_DEFAULT_POOL_MAX &&
+		   d.pool_idle == PV_DEFAULT_POOL_IDLE && pv_config_pool_on(&d), "config: pools are on by default (auto)");
+	setenv("PODVM_POOL", "0", 1);
+	ok(pv_config_load(&d, &err) == 0 && !pv_config_pool_on(&d), "config: PODVM_POOL=0 turns them off");
+	setenv("PODVM_POOL", "auto", 1);
+	setenv("PODVM_TEMPLATES", "0", 1);
+	ok(pv_config_load(&d, &err) == 0 && !pv_config_pool_on(&d), "config: without templates, no pools");
+	unsetenv("PODVM_POOL");
+	unsetenv("PODVM_TEMPLATES");
+	unsetenv("PODVM_CONFIG");
 	ok(pv_config_parse(&c, "pools = 3\n", "f", &err) < 0 && err && strstr(err->msg, "unknown setting \"pools\""),
 	   "config: unknown setting");
 	pv_error_release(&err);
@@ -184,6 +205,43 @@ static void test_pool(void)
 	pv_vm_clear(&vm);
 	pv_pool_remove(&d, entries[0], dest);
 	ok(access(dest, F_OK) < 0, "pool: remove an entry");
+
+	/* Demand (pool = auto): starts are counted in the window, the last one remembered. */
+	struct pv_pool_demand dm;
+	pv_pool_demand(&d, hash, &dm);
+	ok(dm.recent == 0 && dm.last_ms == 0, "demand: none before a start");
+	long long t0 = pv_pool_now_ms();
+	pv_pool_note_start(&d, hash);
+	pv_pool_note_start(&d, hash);
+	pv_pool_demand(&d, hash, &dm);
+	ok(dm.recent == 2 && dm.last_ms >= t0, "demand: two starts");
+	snprintf(p, sizeof(p), "%s/%.32s.starts", d.state, hash);
+	char old_start[64];
+	int len = snprintf(old_start, sizeof(old_start), "%lld\n", t0 - PV_POOL_DEMAND_WINDOW_MS - 1000);
+	int fd = open(p, O_WRONLY | O_APPEND);
+	ok(fd >= 0 && write(fd, old_start, (size_t)len) == len, "demand: an old start added");
+	if (fd >= 0)
+		close(fd);
+	pv_pool_demand(&d, hash, &dm);
+	ok(dm.recent == 2, "demand: a start before the window is not counted");
+	pv_pool_forget_starts(&d, hash, t0 - 1);
+	char *text = NULL;
+	(void)pv_read_file(p, 4096, &text, NULL, NULL);
+	ok(text && strchr(text, '\n') && strchr(text, '\n') != strrchr(text, '\n') && !strstr(text, old_start),
+	   "demand: forgetting drops the old start, keeps the two");
+	free(text);
+	pv_pool_demand(&d, "fedcba9876543210", &dm);
+	ok(dm.recent == 0, "demand: per shape");
+	/* Shrinking takes and removes ready entries, never one being filled. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s-bbbb000%d", d.state, hash, i);
+		mkdir(p, 0700);
+	}
+	pv_pool_shrink(&d, hash, 1);
+	snprintf(p, sizeof(p), "%s/%s", d.state, entries[1]);
+	ok(pv_pool_count(&d, hash) == 1 && access(p, F_OK) == 0, "shrink: to one; the entry being filled stays");
+	pv_pool_shrink(&d, hash, 0);
+	ok(pv_pool_count(&d, hash) == 0, "shrink: to none");
 	close(lock);
 	ok(pv_pool_drain(&d, &err) == 0 && access(d.state, F_OK) < 0 && access(d.data, F_OK) < 0,
 	   "pool: drain removes the entries and the directories");
