@@ -176,6 +176,15 @@ static int rm_entry_at(int dirfd, const char *name, dev_t dev, pv_error *err)
 	return 0;
 }
 
+/* A bind mount from the same filesystem has the same st_dev: only statx tells it. */
+static bool is_mount_root(int dirfd, const char *name)
+{
+	struct statx stx;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err)
 {
 	int fd = dup(dirfd);
@@ -191,7 +200,10 @@ static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err)
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		r = rm_entry_at(dirfd, de->d_name, dev, err);
+		if (is_mount_root(dirfd, de->d_name))
+			r = pv_error_set_plain(err, EBUSY, "remove %s: is a mount point", de->d_name);
+		else
+			r = rm_entry_at(dirfd, de->d_name, dev, err);
 	}
 	closedir(d);
 	return r;

@@ -23,7 +23,8 @@ int pv_unix_connect(const char *path, pv_error *err);
 
 /* mkdir -p with mode for the created components. */
 int pv_mkdir_p(const char *path, mode_t mode, pv_error *err);
-/* rm -rf without crossing mount points or following symlinks. Missing path is success. */
+/* rm -rf without crossing mount points (bind mounts included: EBUSY) or following symlinks.
+ * Missing path is success. */
 int pv_rm_rf(const char *path, pv_error *err);
 /* Same, relative to a directory fd. */
 int pv_rm_rf_at(int dirfd, const char *name, pv_error *err);

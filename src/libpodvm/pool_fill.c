@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fill {
@@ -173,6 +174,10 @@ static void keep(struct fill *f)
 	if (keeper < 0)
 		return;  /* another one keeps it */
 	for (;;) {
+		/* The VMs this filler started are its children: one a pod took and stopped
+		 * would stay a zombie (and look alive) while the keeper lives. */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
 		struct pv_pool_demand dm;
 		pv_pool_demand(&f->dirs, f->hash, &dm);
 		unsigned want = auto_target(f, &dm);

@@ -4,6 +4,7 @@
 #include "image.h"
 #include "io.h"
 #include "owner.h"
+#include "run_shares.h"
 #include "net/container_net.h"
 #include "sandbox.h"
 #include "sizing.h"
@@ -12,7 +13,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -21,17 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define GUEST_SHARES "/run/podvm/shares"
-#define ROOTFS_TAG "rootfs"
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-struct run_share {
-	char tag[24];
-	char *host_dir;       /* exported directory */
-	char *guest_source;   /* what the container binds */
-	const char *destination;
-	bool readonly;
-};
 
 struct pv_run {
 	const struct pv_paths *paths;
@@ -39,8 +29,7 @@ struct pv_run {
 	char *data_dir;
 	char *rootfs;
 	struct pv_image_config img;
-	struct run_share *vols;
-	size_t n_vols;
+	struct run_shares shares;
 	char *spec_json;
 	bool interactive, tty;
 	double cpus;
@@ -110,43 +99,6 @@ nomem:
 	return NULL;
 }
 
-static int prepare_volume(const struct pv_volume *v, size_t i, struct run_share *s, pv_error *err)
-{
-	if (v->container == NULL || v->container[0] != '/')
-		return pv_error_set_plain(err, EINVAL, "volume %s: container path must be absolute", v->host);
-	_cleanup_free_ char *real = realpath(v->host, NULL);
-	struct stat st;
-	if (real == NULL || stat(real, &st) < 0)
-		return pv_error_set(err, errno, "volume %s", v->host);
-	snprintf(s->tag, sizeof(s->tag), "vol%zu", i);
-	s->destination = v->container;
-	s->readonly = v->readonly;
-	/* 9p exports directories: a file volume exports its directory and binds the file. */
-	_cleanup_free_ char *dir = strdup(real), *base = strdup(real);
-	if (dir == NULL || base == NULL)
-		return pv_error_set(err, ENOMEM, "volume");
-	bool is_dir = S_ISDIR(st.st_mode);
-	s->host_dir = strdup(is_dir ? real : dirname(dir));
-	int n = is_dir ? asprintf(&s->guest_source, GUEST_SHARES "/%s", s->tag)
-		       : asprintf(&s->guest_source, GUEST_SHARES "/%s/%s", s->tag, basename(base));
-	if (s->host_dir == NULL || n < 0)
-		return pv_error_set(err, ENOMEM, "volume");
-	return 0;
-}
-
-static int prepare_volumes(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
-{
-	r->vols = calloc(o->n_volumes + 1, sizeof(*r->vols));
-	if (r->vols == NULL)
-		return pv_error_set(err, ENOMEM, "volumes");
-	for (size_t i = 0; i < o->n_volumes; i++) {
-		r->n_vols = i + 1;
-		if (prepare_volume(&o->volumes[i], i, &r->vols[i], err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
 {
 	struct pv_user user;
@@ -163,16 +115,17 @@ static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error
 	const char *cwd = o->workdir ? o->workdir : (r->img.working_dir && *r->img.working_dir ? r->img.working_dir : "/");
 	if (rc == 0 && cwd[0] != '/')
 		rc = pv_error_set_plain(err, EINVAL, "workdir %s: must be an absolute path", cwd);
-	struct pv_spec_mount *mounts = calloc(r->n_vols + 1, sizeof(*mounts));
+	const struct run_shares *sh = &r->shares;
+	struct pv_spec_mount *mounts = calloc(sh->n_vols + 1, sizeof(*mounts));
 	if (rc == 0 && mounts == NULL)
 		rc = pv_error_set(err, ENOMEM, "spec");
-	for (size_t i = 0; rc == 0 && i < r->n_vols; i++)
-		mounts[i] = (struct pv_spec_mount){ r->vols[i].guest_source, r->vols[i].destination, r->vols[i].readonly };
+	for (size_t i = 0; rc == 0 && i < sh->n_vols; i++)
+		mounts[i] = (struct pv_spec_mount){ sh->vols[i].guest_source, sh->vols[i].destination, sh->vols[i].readonly };
 	struct pv_spec_input in = {
 		.args = args, .env = env, .cwd = cwd, .user = &user, .terminal = o->tty,
 		.rows = o->rows, .cols = o->cols, .hostname = o->hostname,
-		.root_path = GUEST_SHARES "/" ROOTFS_TAG, .cpus = o->cpus, .memory = o->memory,
-		.mounts = mounts, .n_mounts = r->n_vols,
+		.root_path = run_shares_guest_root(sh), .cpus = o->cpus, .memory = o->memory,
+		.mounts = mounts, .n_mounts = sh->n_vols,
 	};
 	if (rc == 0 && (r->spec_json = pv_spec_build(&in, err)) == NULL)
 		rc = -1;
@@ -184,12 +137,8 @@ static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error
 static int prepare_rootfs(struct pv_run *r, const char *image, pv_error *err)
 {
 	_cleanup_free_ char *dest = NULL, *scratch = NULL;
-	if (asprintf(&r->data_dir, "%s/%s", r->paths->data_root, r->id) < 0 ||
-	    asprintf(&dest, "%s/rootfs", r->data_dir) < 0 ||
-	    asprintf(&scratch, "%s/scratch", r->data_dir) < 0) {
-		r->data_dir = NULL;
+	if (asprintf(&dest, "%s/rootfs", r->data_dir) < 0 || asprintf(&scratch, "%s/scratch", r->data_dir) < 0)
 		return pv_error_set(err, ENOMEM, "run");
-	}
 	if (pv_mkdir_p(r->data_dir, 0700, err) < 0 || pv_owner_write(r->data_dir, err) < 0)
 		return -1;
 	return pv_image_prepare(image, dest, scratch, &r->rootfs, &r->img, err);
@@ -199,12 +148,7 @@ static int create_sandbox(struct pv_run *r, pv_error *err)
 {
 	if (pv_sandbox_new(r->paths, r->id, &r->sb, err) < 0)
 		return -1;
-	if (pv_sandbox_add_share(r->sb, ROOTFS_TAG, r->rootfs, false, err) < 0)
-		return -1;
-	for (size_t i = 0; i < r->n_vols; i++)
-		if (pv_sandbox_add_share(r->sb, r->vols[i].tag, r->vols[i].host_dir, r->vols[i].readonly, err) < 0)
-			return -1;
-	return 0;
+	return run_shares_add(&r->shares, r->sb, r->rootfs, err);
 }
 
 /* Only the config is read here, so that a wrong network name fails before any unpacking. */
@@ -230,10 +174,14 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 	int rc = pv_random_hex(r->id, 16);
 	if (rc < 0)
 		rc = pv_error_set(err, -rc, "random id");
+	if (rc == 0 && asprintf(&r->data_dir, "%s/%s", paths->data_root, r->id) < 0) {
+		r->data_dir = NULL;
+		rc = pv_error_set(err, ENOMEM, "run");
+	}
 	if (rc == 0)
 		rc = prepare_network(r, o, err);
 	if (rc == 0)
-		rc = prepare_volumes(r, o, err);
+		rc = run_shares_init(&r->shares, r->data_dir, o->volumes, o->n_volumes, err);
 	if (rc == 0)
 		rc = prepare_rootfs(r, o->image, err);
 	if (rc == 0)
@@ -250,14 +198,11 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 
 static int create_container(struct pv_run *r, pv_error *err)
 {
-	struct pv_agent_share *sh = calloc(r->n_vols + 1, sizeof(*sh));
-	if (sh == NULL)
-		return pv_error_set(err, ENOMEM, "shares");
-	sh[0] = (struct pv_agent_share){ ROOTFS_TAG, "9p", false };
-	for (size_t i = 0; i < r->n_vols; i++)
-		sh[i + 1] = (struct pv_agent_share){ r->vols[i].tag, "9p", r->vols[i].readonly };
-	int rc = pv_agent_create(pv_sandbox_agent(r->sb), r->id, r->spec_json, sh, r->n_vols + 1,
-				 r->interactive, NULL, err);
+	struct pv_agent_share *sh;
+	size_t n;
+	if (run_shares_for_agent(&r->shares, &sh, &n, err) < 0)
+		return -1;
+	int rc = pv_agent_create(pv_sandbox_agent(r->sb), r->id, r->spec_json, sh, n, r->interactive, NULL, err);
 	free(sh);
 	return rc;
 }
@@ -272,7 +217,7 @@ static int boot(struct pv_run *r, pv_error *err)
 			return -1;
 		cfg.net = pv_container_net_pod(r->net);
 	}
-	if (pv_sandbox_boot(r->sb, &cfg, err) < 0)
+	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || run_shares_attach(&r->shares, r->rootfs, err) < 0)
 		return -1;
 	return create_container(r, err);
 }
@@ -293,6 +238,7 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 	if (pv_agent_start(pv_sandbox_agent(r->sb), r->id, &pid, err) < 0)
 		return -1;
 	atomic_store(&r->started, true);
+	pv_sandbox_refill_pool(r->sb);  /* the start is over: a refill no longer slows it */
 	return 0;
 }
 
@@ -342,13 +288,9 @@ void pv_run_destroy(struct pv_run *r)
 	/* The network's namespace is mounted in the state dir: it goes first. */
 	pv_container_net_free(r->net);
 	pv_sandbox_destroy(r->sb);
+	run_shares_clear(&r->shares);  /* unmounts before the removal */
 	if (r->data_dir)
 		(void)pv_rm_rf(r->data_dir, NULL);
-	for (size_t i = 0; i < r->n_vols; i++) {
-		free(r->vols[i].host_dir);
-		free(r->vols[i].guest_source);
-	}
-	free(r->vols);
 	pv_image_config_clear(&r->img);
 	free(r->spec_json);
 	free(r->rootfs);

@@ -3,6 +3,7 @@
 #include "sandbox.h"
 #include "sandbox-internal.h"
 #include "cleanup.h"
+#include "mounts.h"
 #include "owner.h"
 #include "util.h"
 #include "vmm/qemu.h"
@@ -21,6 +22,7 @@ static void gc_state(const struct pv_paths *paths, const char *name)
 	if (asprintf(&state, "%s/%s", paths->state_root, name) < 0 || pv_owner_alive(state) ||
 	    asprintf(&data, "%s/%s", paths->data_root, name) < 0)
 		return;
+	pv_unmount_below(data);  /* what its share carried in */
 	(void)pv_rm_rf(data, NULL);
 	(void)pv_rm_rf(state, NULL);
 }
@@ -33,6 +35,7 @@ static void gc_data(const struct pv_paths *paths, const char *name)
 	if (asprintf(&state, "%s/%s", paths->state_root, name) < 0 || access(state, F_OK) == 0 ||
 	    asprintf(&data, "%s/%s", paths->data_root, name) < 0 || pv_owner_alive(data))
 		return;
+	pv_unmount_below(data);
 	(void)pv_rm_rf(data, NULL);
 }
 

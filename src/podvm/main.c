@@ -1,5 +1,6 @@
 /* podvm: run containers in microVMs without a cluster. A thin front end over libpodvm. */
 #include "commands.h"
+#include "sandbox.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
 	/* A write to a peer that went away (a dead VMM's QMP socket, a closed stdout) is an
 	 * error the code reports, never a silent death (children get SIGPIPE back: util.h). */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], PV_POOL_FILL_ARG) == 0)
+		return pv_pool_fill_main(argc, argv);  /* started by a run's boot (sandbox.h) */
 	if (argc < 2) {
 		usage(stderr);
 		return 125;

@@ -1,6 +1,7 @@
 #include "rootfs.h"
 #include "cleanup.h"
 #include "mount_options.h"
+#include "mounts.h"
 #include "pod.h"
 #include "util.h"
 
@@ -23,29 +24,6 @@ static int mount_rootfs(const char *target, Containerd__Types__Mount *m, pv_erro
 	free(o.data);
 	if (r < 0)
 		return pv_error_set(err, e, "mount rootfs (%s %s) on %s", m->type, m->source, target);
-	return 0;
-}
-
-/* propagation: MS_PRIVATE, so that a later unmount of the source does not tear the pod's
- * copy away; or MS_SLAVE (HostToContainer), so that mounts the host makes under the source
- * later appear in it, and through the share in the guest. */
-static int bind_into(const char *source, const char *target, unsigned long propagation, pv_error *err)
-{
-	struct stat st;
-	if (stat(source, &st) < 0)
-		return pv_error_set(err, errno, "bind source %s", source);
-	if (S_ISDIR(st.st_mode)) {
-		if (pv_mkdir_p(target, 0755, err) < 0)
-			return -1;
-	} else {
-		int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return pv_error_set(err, errno, "create %s", target);
-		close(fd);
-	}
-	if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return pv_error_set(err, errno, "bind %s on %s", source, target);
-	(void)mount(NULL, target, NULL, MS_REC | propagation, NULL);
 	return 0;
 }
 
@@ -82,7 +60,7 @@ static int share_binds(const char *id, const char *share_dir, json_t *spec, pv_e
 			return pv_error_set(err, ENOMEM, "mounts");
 		/* containerd writes HostToContainer as rslave. */
 		bool host_to_container = mount_has_option(m, "rslave") || mount_has_option(m, "slave");
-		if (bind_into(src, target, host_to_container ? MS_SLAVE : MS_PRIVATE, err) < 0)
+		if (pv_bind_into(src, target, host_to_container ? MS_SLAVE : MS_PRIVATE, false, err) < 0)
 			return pv_error_prefix(err, "mounts[%zu]", i);
 		json_object_set_new(m, "source", json_string(guest));
 	}
@@ -128,7 +106,7 @@ static int setup(const char *id, const char *bundle, Containerd__Types__Mount **
 			return -1;
 		fs->bundle_rootfs = strdup(rootfs);
 	}
-	if (pv_mkdir_p(fs->share_dir, 0700, err) < 0 || bind_into(rootfs, share_rootfs, MS_PRIVATE, err) < 0)
+	if (pv_mkdir_p(fs->share_dir, 0700, err) < 0 || pv_bind_into(rootfs, share_rootfs, MS_PRIVATE, false, err) < 0)
 		return -1;
 	json_t *root = json_object_get(spec, "root");
 	if (!json_is_object(root))
@@ -150,52 +128,24 @@ int container_fs_setup(const char *id, const char *bundle, Containerd__Types__Mo
 	return 0;
 }
 
-/* Lazily unmounts every mount below dir (deepest first), then removes it. */
-static void unmount_below(const char *dir)
-{
-	if (dir == NULL)
-		return;
-	size_t len = strlen(dir);
-	for (int pass = 0; pass < 1024; pass++) {  /* one mount per pass, deepest first */
-		_cleanup_free_ char *mounts = NULL;
-		if (pv_read_file("/proc/self/mounts", 1 << 22, &mounts, NULL, NULL) < 0)
-			return;
-		char *deepest = NULL;
-		char *save = NULL;
-		for (char *line = strtok_r(mounts, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			char *target = strchr(line, ' ');
-			if (target == NULL)
-				continue;
-			target++;
-			*strchrnul(target, ' ') = '\0';
-			if (strncmp(target, dir, len) == 0 && (target[len] == '/' || target[len] == '\0') &&
-			    (deepest == NULL || strlen(target) > strlen(deepest)))
-				deepest = target;
-		}
-		if (deepest == NULL)
-			return;
-		umount2(deepest, MNT_DETACH);
-	}
-}
-
 void container_fs_teardown_paths(const char *bundle, const char *share_dir)
 {
-	unmount_below(share_dir);
+	pv_unmount_below(share_dir);
 	if (share_dir)
 		(void)pv_rm_rf(share_dir, NULL);
 	if (bundle) {
 		_cleanup_free_ char *rootfs = NULL;
 		if (asprintf(&rootfs, "%s/rootfs", bundle) >= 0)
-			unmount_below(rootfs);
+			pv_unmount_below(rootfs);
 	}
 }
 
 void container_fs_teardown(struct container_fs *fs)
 {
-	unmount_below(fs->share_dir);
+	pv_unmount_below(fs->share_dir);
 	if (fs->share_dir)
 		(void)pv_rm_rf(fs->share_dir, NULL);
-	unmount_below(fs->bundle_rootfs);
+	pv_unmount_below(fs->bundle_rootfs);
 	free(fs->share_dir);
 	free(fs->bundle_rootfs);
 	memset(fs, 0, sizeof(*fs));

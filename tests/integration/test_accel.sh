@@ -105,7 +105,7 @@ fi
 
 # --- accel = tcg in the config: no probe, no warning; PODVM_ACCEL overrides the file
 fresh_state tcg
-printf '# no KVM here\naccel = tcg\n' >"$TMP/tcg.conf"
+printf '# no KVM here (and no pool: test_pool.sh)\naccel = tcg\npool = 0\n' >"$TMP/tcg.conf"
 PODVM_CONFIG=$TMP/tcg.conf PODVM_QEMU=$TMP/qemu run tcg "$IMG" echo tcg
 expect_eq "accel = tcg: works, nothing on stderr" "0 tcg " "$(cat "$TMP/tcg.rc") $(cat "$TMP/tcg.out") $(cat "$TMP/tcg.err")"
 expect_eq "accel = tcg: no probe VM" 0 "$(kvm_calls)"

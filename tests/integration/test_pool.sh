@@ -45,3 +45,60 @@ expect_eq "auto: ... and no keeper" 0 "$(keepers)"
 expect_eq "auto: ... and no pooled VMM" "" "$(pgrep -af -- "qemu-system.*$PODVM_STATE_DIR/pool/")"
 expect_eq "auto: ... and no pool tap" "" "$(ip -o link show | grep -o ': pvp[0-9a-f]*:')"
 leftovers "an auto pool after its quiet period"
+
+# --- podvm run from the pool: as root, a run's VM has one share, empty while it starts (the
+# pod shape's), and the rootfs and volumes are bound into it once the VM runs.
+printf 'pool_idle = 6\npool_max = 2\n' >"$TMP/auto.conf"
+mkdir -p "$TMP/vol" && echo in-volume >"$TMP/vol/f" && echo one-file >"$TMP/one.txt"
+run_auto() {  # run_auto ARGS...: podvm run with the auto pool; stderr (how the VM started) in $TMP/run.err
+	PODVM_CONFIG=$TMP/auto.conf PODVM_DEBUG=1 "$PODVM" run "$@" 2>"$TMP/run.err"
+}
+how_started() { sed -n 's/^podvm: sandbox [0-9a-f]*: \(.*\) in [0-9]* ms$/\1/p' "$TMP/run.err"; }
+vols=(-v "$TMP/vol:/vol" -v "$TMP/one.txt:/etc/one:ro")
+probe='cat /vol/f /etc/one; echo w >/vol/new; echo x >/etc/one 2>/dev/null || echo ro; ls /'
+out=$(run_auto "${vols[@]}" "$FIX/oci.tar" sh -c "$probe")
+t_result "run: the first run of a shape" $? "$out $(cat "$TMP/run.err")"
+expect_match "run: ... boots (no template, no pool yet)" "^booted" "$(how_started)"
+t "run: after it, a pool of one" wait_pooled 1
+rm -f "$TMP/vol/new"
+out=$(run_auto "${vols[@]}" "$FIX/oci.tar" sh -c "$probe")
+expect_eq "run: the next run is taken from the pool" "taken from the pool" "$(how_started)"
+expect_match "run: ... its rootfs, volume, read-only file volume" \
+	"^in-volume one-file ro .*bin.*etc.*vol" "$(echo $out)"
+expect_eq "run: ... wrote through the volume" "w" "$(cat "$TMP/vol/new" 2>&1)"
+expect_eq "run: ... the read-only file is unchanged" "one-file" "$(cat "$TMP/one.txt")"
+expect_eq "run: ... nothing stays bound" "" "$(grep -- "$PODVM_DATA_DIR" /proc/self/mounts)"
+t "run: refilled" wait_pooled 1
+expect_eq "run: the pod shape's pool and the run's are one: its keeper too" 1 "$(keepers)"
+
+# A killed run leaves its binds: the next run unmounts them, and its removal of the dead
+# run's data never reaches into a volume.
+PODVM_CONFIG=$TMP/auto.conf "$PODVM" run "${vols[@]}" "$FIX/oci.tar" sleep 300 >/dev/null 2>&1 &
+killed=$!
+for i in $(seq 300); do grep -q -- "$PODVM_DATA_DIR/.*/shared/v0 " /proc/self/mounts && break; sleep 0.1; done
+t "run: a run's volume is bound while it runs" grep -q -- "$PODVM_DATA_DIR/.*/shared/v0 " /proc/self/mounts
+kill -KILL $killed
+wait $killed 2>/dev/null
+out=$(run_auto "$FIX/oci.tar" echo after)
+expect_eq "run: after a killed run, the next runs" "after" "$out"
+expect_eq "run: ... and unmounted the dead run's binds" "" "$(grep -- "$PODVM_DATA_DIR" /proc/self/mounts)"
+expect_eq "run: ... the volume intact" "in-volume one-file" "$(cat "$TMP/vol/f" "$TMP/one.txt" | tr '\n' ' ' | sed 's/ $//')"
+
+# Without root there is nothing to bind: the rootfs and volumes are shares of their own, and
+# the VM is never a pooled one. The user gets its own copy of podvm and the guest (the
+# checkout may be in a directory only root can enter).
+nb=$TMP/nobody
+mkdir -p "$nb/guest" && cp "$PODVM" "$nb/podvm" && cp "$PODVM_GUEST_DIR"/* "$nb/guest/" &&
+	cp "$FIX/oci.tar" "$nb/" && cp -r "$TMP/vol" "$nb/vol" && chown -R nobody "$nb" && chmod a+x "$TMP"
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$nb" PODVM_STATE_DIR="$nb/state" \
+	PODVM_DATA_DIR="$nb/data" PODVM_GUEST_DIR="$nb/guest" PODVM_CONFIG="$TMP/auto.conf" PODVM_ACCEL=tcg \
+	PODVM_DEBUG=1 "$nb/podvm" run -v "$nb/vol:/vol:ro" "$nb/oci.tar" sh -c 'cat /vol/f; id -u' 2>"$TMP/run.err")
+t_result "run: without root" $? "$out $(cat "$TMP/run.err")"
+expect_eq "run: ... sees its volume" "in-volume 0" "$(echo $out)"
+expect_match "run: ... and is never pooled" "^(booted|restored from a template)" "$(how_started)"
+expect_eq "run: ... its data removed" "" "$(ls -A "$nb/data" 2>/dev/null | grep -v templates)"
+
+t "run: after the quiet period, no pooled VM" wait_pooled 0
+for i in $(seq 100); do [ "$(keepers)" -eq 0 ] && break; sleep 0.1; done
+expect_eq "run: ... and no keeper" 0 "$(keepers)"
+leftovers "runs from an auto pool"

@@ -1,0 +1,75 @@
+#include "mounts.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int make_target(const char *target, bool dir, pv_error *err)
+{
+	if (dir)
+		return pv_mkdir_p(target, 0755, err);
+	int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return pv_error_set(err, errno, "create %s", target);
+	close(fd);
+	return 0;
+}
+
+int pv_bind_into(const char *source, const char *target, unsigned long propagation, bool readonly,
+		 pv_error *err)
+{
+	struct stat st;
+	if (stat(source, &st) < 0)
+		return pv_error_set(err, errno, "bind source %s", source);
+	if (make_target(target, S_ISDIR(st.st_mode), err) < 0)
+		return -1;
+	if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return pv_error_set(err, errno, "bind %s on %s", source, target);
+	(void)mount(NULL, target, NULL, MS_REC | propagation, NULL);
+	/* mount_setattr, not a remount: that would make only the top mount read-only. */
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	if (readonly && mount_setattr(AT_FDCWD, target, AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
+		int e = errno;
+		(void)umount2(target, MNT_DETACH);
+		return pv_error_set(err, e, "make %s read-only", target);
+	}
+	return 0;
+}
+
+/* The deepest mount point at or below dir in a /proc/self/mounts text (cut up), or NULL. */
+static char *deepest_mount(char *mounts, const char *dir)
+{
+	size_t len = strlen(dir);
+	char *deepest = NULL, *save = NULL;
+	for (char *line = strtok_r(mounts, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *target = strchr(line, ' ');
+		if (target == NULL)
+			continue;
+		target++;
+		*strchrnul(target, ' ') = '\0';
+		if (strncmp(target, dir, len) == 0 && (target[len] == '/' || target[len] == '\0') &&
+		    (deepest == NULL || strlen(target) > strlen(deepest)))
+			deepest = target;
+	}
+	return deepest;
+}
+
+void pv_unmount_below(const char *dir)
+{
+	if (dir == NULL)
+		return;
+	for (int pass = 0; pass < 1024; pass++) {  /* one mount per pass, deepest first */
+		_cleanup_free_ char *mounts = NULL;
+		if (pv_read_file("/proc/self/mounts", 1 << 22, &mounts, NULL, NULL) < 0)
+			return;
+		char *deepest = deepest_mount(mounts, dir);
+		if (deepest == NULL || umount2(deepest, MNT_DETACH) < 0)
+			return;
+	}
+}

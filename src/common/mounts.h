@@ -1,0 +1,13 @@
+/* Host-side bind mounts that carry files into a VM's share, and their removal. */
+#pragma once
+#include <stdbool.h>
+#include "error.h"
+
+/* Binds source (a directory or a file; recursively) onto target, creating target as the
+ * same kind. propagation is MS_PRIVATE (a later unmount of the source leaves the copy) or
+ * MS_SLAVE (mounts made later under the source appear in it). readonly makes the whole
+ * bound tree read-only. */
+int pv_bind_into(const char *source, const char *target, unsigned long propagation, bool readonly,
+		 pv_error *err);
+/* Lazily unmounts every mount at or below dir, deepest first. NULL does nothing. */
+void pv_unmount_below(const char *dir);
