@@ -73,3 +73,19 @@ void pv_unmount_below(const char *dir)
 			return;
 	}
 }
+
+int pv_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, pv_error *err)
+{
+	const char *paths[] = { lower, upper, work };
+	for (size_t i = 0; i < 3; i++)
+		if (strpbrk(paths[i], ",:"))
+			return pv_error_set_plain(err, EINVAL, "overlay: %s: ',' and ':' cannot be in its options", paths[i]);
+	if (pv_mkdir_p(upper, 0755, err) < 0 || pv_mkdir_p(work, 0700, err) < 0 || pv_mkdir_p(target, 0755, err) < 0)
+		return -1;
+	_cleanup_free_ char *opts = NULL;
+	if (asprintf(&opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) < 0)
+		return pv_error_set(err, ENOMEM, "overlay");
+	if (mount("overlay", target, "overlay", 0, opts) < 0)
+		return pv_error_set(err, errno, "mount overlay on %s", target);
+	return 0;
+}

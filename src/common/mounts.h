@@ -11,3 +11,7 @@ int pv_bind_into(const char *source, const char *target, unsigned long propagati
 		 pv_error *err);
 /* Lazily unmounts every mount at or below dir, deepest first. NULL does nothing. */
 void pv_unmount_below(const char *dir);
+/* Mounts an overlay of lower (read-only) and upper (the writes; work is overlayfs's scratch
+ * directory, on upper's filesystem) on target, creating upper, work and target. Paths with
+ * ',' or ':' cannot be named in overlay options: EINVAL. */
+int pv_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, pv_error *err);

@@ -26,6 +26,12 @@ struct pv_config {
 	unsigned pool_max;   /* `pool_max` / PODVM_POOL_MAX: auto's cap per shape (default 2) */
 	unsigned pool_idle;  /* `pool_idle` / PODVM_POOL_IDLE: seconds without a start of a shape
 			      * after which auto empties its pool (default 120) */
+	/* `ksm` / PODVM_KSM: let the host's KSM (/sys/kernel/mm/ksm/run = 1) merge the equal
+	 * pages of VMs: their whole VMM process (guest RAM, QEMU's heap and translation cache),
+	 * not only guest RAM (default on: it does nothing while the host's KSM is off). off
+	 * keeps every page of a VM its own, guest RAM included (merged pages are a timing side
+	 * channel between VMs). */
+	bool ksm;
 	unsigned agent_timeout;  /* `agent_timeout` / PODVM_AGENT_TIMEOUT: seconds without an answer
 				  * from a running guest's agent after which its VM is killed
 				  * (default 60; 0: never) */

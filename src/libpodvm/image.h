@@ -34,6 +34,17 @@ void pv_image_config_clear(struct pv_image_config *cfg);
 int pv_image_prepare(const char *ref, const char *dest, const char *scratch, char **rootfs,
 		     struct pv_image_config *cfg, pv_error *err);
 
+/* What identifies the image ref names as it is now, for a cache of unpacked images: its
+ * real path, tag, and the device, inode, size and mtime of the tarball or of the layout's
+ * index.json (blobs are content-addressed), one per line. *key is NULL (and 0 returned)
+ * for a plain rootfs directory, which is used in place. */
+int pv_image_identity(const char *ref, char **key, pv_error *err);
+/* cfg in the form of an OCI image config ({"os": "linux", "config": {...}}): a new
+ * reference, or NULL when out of memory. pv_image_config_parse reads it back. */
+struct json_t;
+struct json_t *pv_image_config_to_json(const struct pv_image_config *cfg);
+int pv_image_config_parse(struct json_t *doc, struct pv_image_config *cfg, pv_error *err);
+
 /* Applies one layer tarball (plain, gzip or zstd, detected from content) onto the rootfs
  * directory rootfs_dirfd, following the OCI layer rules: ".wh.NAME" removes NAME from the
  * lower layers, ".wh..wh..opq" empties its directory of lower-layer content; whiteouts of a

@@ -17,6 +17,9 @@
  * to pool_max, is its size (config.h). */
 #define PV_POOL_DEMAND_WINDOW_MS 60000
 
+/* In <state_root>/pool: what fillers and keepers say (their stderr). */
+#define PV_POOL_FILLER_LOG "filler.log"
+
 struct pv_pool_dirs {
 	char *state;  /* <state_root>/pool */
 	char *data;   /* <data_root>/pool */

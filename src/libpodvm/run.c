@@ -2,6 +2,7 @@
 #include "agent_client.h"
 #include "cleanup.h"
 #include "image.h"
+#include "image_cache.h"
 #include "io.h"
 #include "owner.h"
 #include "run_shares.h"
@@ -28,6 +29,7 @@ struct pv_run {
 	char id[33];
 	char *data_dir;
 	char *rootfs;
+	bool rootfs_kept;  /* a kept image copy (image_cache.h): the run gets an overlay of it */
 	struct pv_image_config img;
 	struct run_shares shares;
 	char *spec_json;
@@ -134,13 +136,18 @@ static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error
 	return rc;
 }
 
+/* Where the run can mount (root), the image is unpacked once and kept; else each run
+ * unpacks its own copy into its data dir. */
 static int prepare_rootfs(struct pv_run *r, const char *image, pv_error *err)
 {
-	_cleanup_free_ char *dest = NULL, *scratch = NULL;
-	if (asprintf(&dest, "%s/rootfs", r->data_dir) < 0 || asprintf(&scratch, "%s/scratch", r->data_dir) < 0)
+	_cleanup_free_ char *dest = NULL, *scratch = NULL, *cache = NULL;
+	if (asprintf(&dest, "%s/rootfs", r->data_dir) < 0 || asprintf(&scratch, "%s/scratch", r->data_dir) < 0 ||
+	    asprintf(&cache, "%s/images", r->paths->data_root) < 0)
 		return pv_error_set(err, ENOMEM, "run");
 	if (pv_mkdir_p(r->data_dir, 0700, err) < 0 || pv_owner_write(r->data_dir, err) < 0)
 		return -1;
+	if (r->shares.attach)
+		return pv_image_cache_get(cache, image, &r->rootfs, &r->img, &r->rootfs_kept, err);
 	return pv_image_prepare(image, dest, scratch, &r->rootfs, &r->img, err);
 }
 
@@ -217,7 +224,7 @@ static int boot(struct pv_run *r, pv_error *err)
 			return -1;
 		cfg.net = pv_container_net_pod(r->net);
 	}
-	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || run_shares_attach(&r->shares, r->rootfs, err) < 0)
+	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || run_shares_attach(&r->shares, r->rootfs, r->rootfs_kept, err) < 0)
 		return -1;
 	return create_container(r, err);
 }

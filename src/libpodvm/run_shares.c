@@ -58,7 +58,8 @@ int run_shares_init(struct run_shares *s, const char *data_dir, const struct pv_
 {
 	memset(s, 0, sizeof(*s));
 	s->attach = geteuid() == 0;
-	if (s->attach && asprintf(&s->shared_dir, "%s/" SHARED_TAG, data_dir) < 0) {
+	if (s->attach && ((s->data_dir = strdup(data_dir)) == NULL ||
+			  asprintf(&s->shared_dir, "%s/" SHARED_TAG, data_dir) < 0)) {
 		s->shared_dir = NULL;
 		return pv_error_set(err, ENOMEM, "shares");
 	}
@@ -103,7 +104,17 @@ int run_shares_for_agent(const struct run_shares *s, struct pv_agent_share **out
 	return 0;
 }
 
-int run_shares_attach(struct run_shares *s, const char *rootfs, pv_error *err)
+static int attach_rootfs(struct run_shares *s, const char *rootfs, bool overlay, const char *target, pv_error *err)
+{
+	if (!overlay)
+		return pv_bind_into(rootfs, target, MS_PRIVATE, false, err);
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (asprintf(&upper, "%s/upper", s->data_dir) < 0 || asprintf(&work, "%s/work", s->data_dir) < 0)
+		return pv_error_set(err, ENOMEM, "shares");
+	return pv_mount_overlay(rootfs, upper, work, target, err);
+}
+
+int run_shares_attach(struct run_shares *s, const char *rootfs, bool overlay, pv_error *err)
 {
 	if (!s->attach)
 		return 0;
@@ -111,7 +122,7 @@ int run_shares_attach(struct run_shares *s, const char *rootfs, pv_error *err)
 	if (asprintf(&target, "%s/rootfs", s->shared_dir) < 0)
 		return pv_error_set(err, ENOMEM, "shares");
 	s->attached = true;
-	if (pv_bind_into(rootfs, target, MS_PRIVATE, false, err) < 0)
+	if (attach_rootfs(s, rootfs, overlay, target, err) < 0)
 		return pv_error_prefix(err, "rootfs");
 	for (size_t i = 0; i < s->n_vols; i++) {
 		free(target);
@@ -139,6 +150,7 @@ void run_shares_clear(struct run_shares *s)
 		free(s->vols[i].guest_source);
 	}
 	free(s->vols);
+	free(s->data_dir);
 	free(s->shared_dir);
 	memset(s, 0, sizeof(*s));
 }

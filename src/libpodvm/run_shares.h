@@ -24,6 +24,7 @@ struct run_volume {
 
 struct run_shares {
 	bool attach;          /* one "shared" share, filled after the boot */
+	char *data_dir;
 	char *shared_dir;
 	bool attached;
 	struct run_volume *vols;
@@ -39,8 +40,10 @@ const char *run_shares_guest_root(const struct run_shares *s);
 int run_shares_add(struct run_shares *s, struct pv_sandbox *sb, const char *rootfs, pv_error *err);
 /* The shares the agent mounts for the container: *out (malloc'd array) of *n. */
 int run_shares_for_agent(const struct run_shares *s, struct pv_agent_share **out, size_t *n, pv_error *err);
-/* After the boot: binds the rootfs and volumes into the shared share (nothing otherwise). */
-int run_shares_attach(struct run_shares *s, const char *rootfs, pv_error *err);
+/* After the boot: puts the rootfs and volumes into the shared share (nothing otherwise). An
+ * overlay rootfs (a kept image copy, image_cache.h) gets the run's writes in <data>/upper;
+ * any other is bound as it is. */
+int run_shares_attach(struct run_shares *s, const char *rootfs, bool overlay, pv_error *err);
 /* Unmounts what attach bound; the VM is gone by then. */
 void run_shares_detach(struct run_shares *s);
 void run_shares_clear(struct run_shares *s);

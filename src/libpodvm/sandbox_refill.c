@@ -4,6 +4,7 @@
 #include "sandbox-internal.h"
 #include "cleanup.h"
 #include "event.h"
+#include "pool.h"
 #include "util.h"
 
 #include <errno.h>
@@ -25,11 +26,17 @@ struct pool_refill {
 	pthread_t thread;
 	struct pv_event now;  /* the pod's start is over */
 	char **argv;          /* the filler's command line */
+	char *log_path;       /* its stderr: <state>/pool/filler.log */
 };
 
-/* Double fork: the filler is nobody's child to wait for; only exec-safe calls after fork. */
-static void spawn_filler(char **argv)
+/* Double fork: the filler is nobody's child to wait for; only exec-safe calls after fork.
+ * Its stderr goes to log_path: a keeper outlives the pod or run that started it, and must
+ * not hold that one's stderr open (a `podvm run ... 2>&1 | cat` would wait for it). */
+static void spawn_filler(char **argv, const char *log_path)
 {
+	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (log < 0)
+		log = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	pid_t pid = fork();
 	if (pid == 0) {
 		setsid();
@@ -42,6 +49,7 @@ static void spawn_filler(char **argv)
 			int null = open("/dev/null", O_RDWR);
 			dup2(null, 0);
 			dup2(null, 1);
+			dup2(log >= 0 ? log : null, 2);
 			close_range(3, ~0U, 0);
 			pv_child_reset_signals();
 			execv(argv[0], argv);
@@ -50,13 +58,15 @@ static void spawn_filler(char **argv)
 	}
 	if (pid > 0)
 		waitpid(pid, NULL, 0);
+	if (log >= 0)
+		close(log);
 }
 
 static void *refill_thread(void *arg)
 {
 	struct pool_refill *rf = arg;
 	(void)pv_event_wait(&rf->now, REFILL_DELAY_S * 1000);
-	spawn_filler(rf->argv);
+	spawn_filler(rf->argv, rf->log_path);
 	return NULL;
 }
 
@@ -91,19 +101,23 @@ static void refill_free(struct pool_refill *rf)
 {
 	pv_event_destroy(&rf->now);
 	pv_strv_free(rf->argv);
+	free(rf->log_path);
 	free(rf);
 }
 
 void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_request *req)
 {
 	struct pool_refill *rf = calloc(1, sizeof(*rf));
-	if (rf == NULL || (rf->argv = filler_argv(sb, req)) == NULL) {
+	if (rf == NULL || (rf->argv = filler_argv(sb, req)) == NULL ||
+	    asprintf(&rf->log_path, "%s/pool/" PV_POOL_FILLER_LOG, sb->paths->state_root) < 0) {
+		if (rf)
+			pv_strv_free(rf->argv);
 		free(rf);
 		return;  /* the next pod's boot asks again */
 	}
 	pv_event_init(&rf->now);
 	if (pthread_create(&rf->thread, NULL, refill_thread, rf) != 0) {
-		spawn_filler(rf->argv);  /* now, then */
+		spawn_filler(rf->argv, rf->log_path);  /* now, then */
 		refill_free(rf);
 		return;
 	}

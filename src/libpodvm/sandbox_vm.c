@@ -56,7 +56,7 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, cons
 		.qemu = h->caps.qemu_path, .kernel = h->img.kernel, .initrd = h->img.initrd,
 		.state_dir = sb->state_dir, .vcpus = cfg->vcpus, .mem_mib = cfg->mem_mib,
 		.kvm = h->accel.kvm, .vsock_cid = v->cid, .shares = shares, .n_shares = sb->n_shares,
-		.debug = sb->debug, .outlive_thread = cfg->outlive_thread,
+		.debug = sb->debug, .ksm = h->config.ksm, .outlive_thread = cfg->outlive_thread,
 		.has_net = req->nic, .tap_fd = cfg->net ? cfg->net->tap_fd : req->tap_fd,
 		.mac = cfg->net ? cfg->net->mac : PV_TEMPLATE_MAC,
 		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,

@@ -40,7 +40,8 @@ bool sandbox_poolable(struct pv_sandbox *sb)
 	struct stat st;
 	if (pv_pool_dirs_init(sb->paths, &d, NULL) < 0)
 		return false;
-	bool ok = pv_mkdir_p(d.data, 0700, NULL) == 0 && stat(d.data, &st) == 0;
+	/* The pool's data dir, or where it will be: shares move from there by rename. */
+	bool ok = stat(d.data, &st) == 0 || stat(sb->paths->data_root, &st) == 0;
 	for (size_t i = 0; ok && i < sb->n_shares; i++)
 		ok = !sb->shares[i].readonly && empty_dir_on(sb->shares[i].host_path, st.st_dev);
 	pv_pool_dirs_clear(&d);

@@ -1,9 +1,12 @@
 /* podvm check: what this host can do for podvm. */
 #include "commands.h"
+#include "cleanup.h"
+#include "config.h"
 #include "guest_image.h"
 #include "hostcaps.h"
 #include "paths.h"
 #include "sandbox.h"
+#include "util.h"
 
 #include <stdio.h>
 
@@ -45,6 +48,25 @@ static void report_accel(const struct pv_paths *paths)
 	       pv_accel_mode_name(a.mode), a.reason);
 }
 
+/* Whether the host's KSM merges VMs' equal pages, and whether podvm lets it (config ksm). */
+static void report_ksm(void)
+{
+	struct pv_config cfg;
+	pv_error err = NULL;
+	if (pv_config_load(&cfg, &err) < 0) {
+		printf("memory merge: unknown (%s)\n", err->msg);
+		pv_error_release(&err);
+		return;
+	}
+	_cleanup_free_ char *run = NULL;
+	bool host_on = pv_read_file("/sys/kernel/mm/ksm/run", 16, &run, NULL, NULL) == 0 && run[0] == '1';
+	if (!cfg.ksm)
+		printf("memory merge: off (ksm = off: no page of a VM is merged)\n");
+	else
+		printf("memory merge: %s (ksm = on: all of a VM's memory is mergeable; host KSM %s)\n",
+		       host_on ? "on" : "off", host_on ? "running" : "stopped: /sys/kernel/mm/ksm/run = 0");
+}
+
 int cmd_check(int argc, char **argv)
 {
 	(void)argv;
@@ -62,6 +84,7 @@ int cmd_check(int argc, char **argv)
 	pv_host_caps_probe(&paths, &c);
 	pv_host_caps_probe_qemu_version(&c);
 	report_accel(&paths);
+	report_ksm();
 	printf("kvm device:   %s\n", c.kvm_detail);
 	printf("vhost-vsock:  %s (agent channel: %s)\n", yes_no(c.vhost_vsock), c.vhost_vsock ? "vsock" : "virtio-serial");
 	printf("intel tdx:    %s\n", yes_no(c.tdx));

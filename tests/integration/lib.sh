@@ -85,13 +85,15 @@ leftovers() {
 	state=$(ls -A "$PODVM_STATE_DIR" 2>/dev/null | grep -vx -e shim -e accel -e pool)
 	# A pool left with nothing in it but its locks and demand records is empty.
 	local pooled
-	pooled=$(ls -A "$PODVM_STATE_DIR/pool" 2>/dev/null | grep -v -e '\.lock$' -e '\.starts$' -e '\.keeper$')
+	pooled=$(ls -A "$PODVM_STATE_DIR/pool" 2>/dev/null | grep -v -e '\.lock$' -e '\.starts$' -e '\.keeper$' -e '^filler\.log$')
 	[ -n "$pooled" ] && state="$state pool:$pooled"
 	[ -n "$state" ] && found="$found state:$state"
 	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
 	# VM templates are meant to stay; a half-made one (.tmp) is not.
 	local data
-	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx -e templates -e pool)
+	# So are unpacked images kept for reuse; a half-made one (.tmp-) is not.
+	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx -e templates -e pool -e images)
+	ls "$PODVM_DATA_DIR/images" 2>/dev/null | grep -q -- '\.tmp-' && data="$data images:$(ls "$PODVM_DATA_DIR/images")"
 	[ -n "$(ls -A "$PODVM_DATA_DIR/pool" 2>/dev/null)" ] && data="$data pool:$(ls "$PODVM_DATA_DIR/pool")"
 	[ -n "$data" ] && found="$found data:$data"
 	ls -d "$PODVM_DATA_DIR"/templates/*.tmp >/dev/null 2>&1 && found="$found template:$(ls "$PODVM_DATA_DIR/templates")"

@@ -104,4 +104,44 @@ done
 expect_eq "image formats: a plain rootfs directory" "checked-rootfs" "$("$PODVM" run "$FIX/rootfs" sh -c 'test -e /etc/motd && echo checked-rootfs')"
 expect_eq "image formats: the image's Cmd runs by default" "other" "$("$PODVM" run "$FIX/oci-multi:other")"
 
+# --- the image cache (as root): an image is unpacked once; each run writes into an overlay
+# of its own; a changed image gets a new copy and the old one goes once nothing uses it.
+CACHE=$PODVM_DATA_DIR/images
+if [ "$(id -u)" -eq 0 ]; then
+	cp "$FIX/oci.tar" "$TMP/cached.tar"
+	"$PODVM" run "$TMP/cached.tar" sh -c 'echo scribble >/etc/scribble'
+	entry=$(grep -lx "$TMP/cached.tar" "$CACHE"/*/key 2>/dev/null | head -1)
+	entry=$(dirname "${entry:-/nonexistent/key}" 2>/dev/null)
+	t "image cache: the first run keeps an unpacked copy" test -d "$entry/rootfs"
+	t "image cache: a run's writes stay out of the copy" test ! -e "$entry/rootfs/etc/scribble"
+	expect_eq "image cache: ... and out of the next run" "clean" \
+		"$("$PODVM" run "$TMP/cached.tar" sh -c 'test -e /etc/scribble && echo dirty || echo clean')"
+	before=$(stat -c %i "$entry/rootfs")
+	"$PODVM" run "$TMP/cached.tar" true
+	expect_eq "image cache: the next run uses the copy (not unpacked again)" "$before" "$(stat -c %i "$entry/rootfs" 2>&1)"
+	# A run that holds the old copy while the image changes: the copy stays until it ends.
+	"$PODVM" run "$TMP/cached.tar" sh -c 'trap "exit 0" TERM; echo up; sleep 60 & wait' >"$TMP/holder.out" 2>&1 &
+	holder=$!
+	wait_for_text "$TMP/holder.out" up
+	touch -d '2001-01-01' "$TMP/cached.tar"
+	"$PODVM" run "$TMP/cached.tar" true
+	t "image cache: a changed image gets a new copy" test "$(grep -lx "$TMP/cached.tar" "$CACHE"/*/key | wc -l)" -eq 2
+	t "image cache: the old copy stays while a run uses it" test -d "$entry/rootfs"
+	kill -TERM $holder
+	wait $holder
+	"$PODVM" run "$TMP/cached.tar" true
+	t "image cache: ... and goes after" test ! -e "$entry"
+	# Two first runs of one image at once agree on one copy.
+	cp "$FIX/docker.tar" "$TMP/twice.tar"
+	"$PODVM" run "$TMP/twice.tar" echo one >"$TMP/one.out" 2>&1 &
+	first=$!
+	"$PODVM" run "$TMP/twice.tar" echo two >"$TMP/two.out" 2>&1
+	wait $first
+	expect_eq "image cache: two first runs at once both run" "one two" "$(cat "$TMP/one.out" "$TMP/two.out" | tr '\n' ' ' | sed 's/ $//')"
+	expect_eq "image cache: ... with one copy" 1 "$(grep -lx "$TMP/twice.tar" "$CACHE"/*/key | wc -l)"
+	expect_eq "image cache: nothing half-made" "" "$(ls "$CACHE" | grep -- '\.tmp-')"
+else
+	t_skip "image cache" "not root: each run unpacks its own copy"
+fi
+
 leftovers "successful runs"

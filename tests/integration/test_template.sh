@@ -100,6 +100,27 @@ t "bad config: non-zero exit" test "$rc" -ne 0
 expect_eq "bad config: one line naming file and line" \
 	"podvm: $TMP/bad.conf:1: templates = \"maybe\": not a boolean" "$err"
 
+# --- memory merging: ksm = on (the default) marks all of QEMU's memory mergeable for the
+# host's KSM (PR_SET_MEMORY_MERGE); ksm = off none of it, guest RAM included.
+ksm_of_vm() {  # ksm_of_vm [ENV...]: "merge_any mergeable" of a running VM's QEMU
+	env "$@" "$PODVM" run "$IMG" sh -c 'trap "exit 0" TERM; echo up; sleep 30 & wait' >"$TMP/ksm.out" 2>&1 &
+	local pid=$! i q
+	wait_for_text "$TMP/ksm.out" up
+	q=$(pgrep -n -f -- "qemu-system.*$PODVM_STATE_DIR/")
+	echo "$(awk '/^ksm_merge_any:/{print $2}' "/proc/$q/ksm_stat") $(awk '/^ksm_mergeable:/{print $2}' "/proc/$q/ksm_stat")"
+	kill -TERM $pid 2>/dev/null
+	for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	wait $pid 2>/dev/null
+}
+if grep -qs '^ksm_merge_any:' "/proc/self/ksm_stat"; then
+	expect_eq "ksm = on (default): all of the VMM's memory is mergeable" "yes yes" "$(ksm_of_vm)"
+	expect_eq "PODVM_KSM=0: none of it" "no no" "$(ksm_of_vm PODVM_KSM=0)"
+	printf 'ksm = off\n' >"$TMP/ksm.conf"
+	expect_eq "config ksm = off: none of it" "no no" "$(ksm_of_vm PODVM_CONFIG="$TMP/ksm.conf")"
+else
+	t_skip "memory merging" "this kernel does not show ksm_merge_any in /proc/PID/ksm_stat (Linux < 6.7)"
+fi
+
 # --- podvm template rm
 t "template rm" "$PODVM" template rm
 expect_eq "template ls after rm: nothing" "" "$("$PODVM" template ls)"

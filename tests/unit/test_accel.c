@@ -76,6 +76,14 @@ static void test_setting(void)
 	setenv("PODVM_AGENT_TIMEOUT", "5", 1);
 	ok(pv_config_load(&c, &err) == 0 && c.agent_timeout == 5, "load: PODVM_AGENT_TIMEOUT");
 	unsetenv("PODVM_AGENT_TIMEOUT");
+	ok(c.ksm, "load: ksm on by default");
+	setenv("PODVM_KSM", "off", 1);
+	ok(pv_config_load(&c, &err) == 0 && !c.ksm, "load: PODVM_KSM=off");
+	unsetenv("PODVM_KSM");
+	ok(pv_config_parse(&c, "ksm = often\n", "f", &err) < 0 && err &&
+		   strstr(err->msg, "f:1: ksm = \"often\": not a boolean"),
+	   "config: a bad ksm: %s", err ? err->msg : "");
+	pv_error_release(&err);
 	unsetenv("PODVM_CONFIG");
 }
 

@@ -7,6 +7,7 @@
 #include "cleanup.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -338,6 +339,58 @@ static int count_fds(void)
 	return n;
 }
 
+/* What a cache of unpacked images keys on: the file, its tag, its stat; none for a plain
+ * rootfs directory. */
+static void test_identity(void)
+{
+	char ref[PATH_MAX], copy[PATH_MAX];
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *plain = NULL;
+	pv_error err = NULL;
+	snprintf(ref, sizeof(ref), "%s/oci-multi:nested", fixtures);
+	ok(pv_image_identity(ref, &a, &err) == 0 && a && strstr(a, "/oci-multi\nnested\n"),
+	   "identity: path and tag: %s", a ? a : (err ? err->msg : ""));
+	snprintf(ref, sizeof(ref), "%s/oci-multi:other", fixtures);
+	ok(pv_image_identity(ref, &b, &err) == 0 && b && strcmp(a, b) != 0, "identity: another tag, another identity");
+	snprintf(ref, sizeof(ref), "%s/oci.tar", fixtures);
+	snprintf(copy, sizeof(copy), "%s/identity.tar", tmp);
+	char cmd[2 * PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "cp %s %s", ref, copy);
+	ok(system(cmd) == 0 && pv_image_identity(copy, &c, &err) == 0 && c, "identity of a tarball");
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { 1000000000, 0 } };
+	ok(utimensat(AT_FDCWD, copy, times, 0) == 0 && pv_image_identity(copy, &d, &err) == 0 && d && strcmp(c, d) != 0,
+	   "identity: a changed file (mtime), another identity");
+	snprintf(ref, sizeof(ref), "%s/rootfs", fixtures);
+	ok(pv_image_identity(ref, &plain, &err) == 0 && plain == NULL, "identity: none for a plain rootfs directory");
+	snprintf(ref, sizeof(ref), "%s/no-such-image", fixtures);
+	ok(pv_image_identity(ref, &plain, &err) < 0 && err && strstr(err->msg, "No such file"),
+	   "identity of a missing image: %s", err ? err->msg : "");
+	pv_error_release(&err);
+}
+
+/* The run config a cache keeps, written and read back. */
+static void test_config_round_trip(void)
+{
+	char *ep[] = { "/bin/sh", "-c", NULL }, *cmd[] = { "echo hi", NULL }, *env[] = { "A=1", "B=two words", NULL };
+	struct pv_image_config in = { .entrypoint = ep, .cmd = cmd, .env = env, .working_dir = "/w", .user = "1:2" }, out;
+	pv_error err = NULL;
+	json_t *doc = pv_image_config_to_json(&in);
+	int r = doc ? pv_image_config_parse(doc, &out, &err) : -1;
+	ok(r == 0 && pv_strv_len(out.entrypoint) == 2 && strcmp(out.entrypoint[1], "-c") == 0 &&
+	   strcmp(out.cmd[0], "echo hi") == 0 && strcmp(out.env[1], "B=two words") == 0 &&
+	   strcmp(out.working_dir, "/w") == 0 && strcmp(out.user, "1:2") == 0, "config: to JSON and back");
+	if (r == 0)
+		pv_image_config_clear(&out);
+	struct pv_image_config empty = { 0 };
+	json_decref(doc);
+	doc = pv_image_config_to_json(&empty);
+	r = doc ? pv_image_config_parse(doc, &out, &err) : -1;
+	ok(r == 0 && out.entrypoint == NULL && out.cmd == NULL && out.user == NULL, "config: an empty one too");
+	if (r == 0)
+		pv_image_config_clear(&out);
+	json_decref(doc);
+	pv_error_release(&err);
+}
+
 int main(void)
 {
 	fixtures = getenv("PODVM_FIXTURES");
@@ -378,6 +431,8 @@ int main(void)
 	test_dest_exists();
 	test_scratch_exists();
 	test_colon_in_path();
+	test_identity();
+	test_config_round_trip();
 	free(reference_tree);
 	ok(count_fds() == fds, "no file descriptor leaked");
 	pv_rm_rf(tmp, NULL);

@@ -28,7 +28,7 @@ static struct pv_vm_config config(bool kvm, unsigned cid)
 		.qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/usr/share/podvm/vmlinuz",
 		.initrd = "/usr/share/podvm/initramfs.cpio.gz", .state_dir = "/run/podvm/s1",
 		.vcpus = 2, .mem_mib = 576, .kvm = kvm, .vsock_cid = cid,
-		.shares = shares, .n_shares = 3,
+		.shares = shares, .n_shares = 3, .ksm = true,
 	};
 }
 
@@ -223,8 +223,23 @@ static void test_plain_memory(void)
 	ok(index_of(a, "-incoming") < 0, "plain: no -incoming");
 }
 
+/* ksm = off: no page of the VM is mergeable, guest RAM in a file or anonymous. */
+static void test_no_ksm(void)
+{
+	struct pv_vm_config c = config(false, 0);
+	c.ksm = false;
+	_cleanup_strv_ char **a = pv_vm_argv(&c, &vm);
+	ok(has_pair(a, "-M", "microvm,acpi=off,rtc=on,mem-merge=off"), "ksm off: mem-merge=off");
+	c.mem_path = "/var/lib/podvm/templates/ab/mem";
+	_cleanup_strv_ char **b = pv_vm_argv(&c, &vm);
+	ok(has_pair(b, "-M", "microvm,acpi=off,rtc=on,memory-backend=mem0,mem-merge=off") &&
+	   has_pair(b, "-object", "memory-backend-file,id=mem0,mem-path=/var/lib/podvm/templates/ab/mem,size=576M,share=off,merge=off"),
+	   "ksm off: the RAM file's backend too (merge=off)");
+}
+
 int main(void)
 {
+	test_no_ksm();
 	test_template_maker();
 	test_restore();
 	test_plain_memory();

@@ -80,3 +80,34 @@ int pv_image_config_from_json(json_t *root, struct pv_image_config *cfg, pv_erro
 	}
 	return 0;
 }
+
+static int put_strv(json_t *obj, const char *key, char *const *v)
+{
+	if (v == NULL)
+		return 0;
+	json_t *a = json_array();
+	for (size_t i = 0; a && v[i]; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			return -ENOMEM;
+		}
+	return a && json_object_set_new(obj, key, a) == 0 ? 0 : -ENOMEM;
+}
+
+json_t *pv_image_config_to_json(const struct pv_image_config *cfg)
+{
+	_cleanup_json_ json_t *root = json_pack("{s:s, s:{}}", "os", "linux", "config");
+	json_t *c = root ? json_object_get(root, "config") : NULL;
+	if (c == NULL || put_strv(c, "Entrypoint", cfg->entrypoint) < 0 || put_strv(c, "Cmd", cfg->cmd) < 0 ||
+	    put_strv(c, "Env", cfg->env) < 0 ||
+	    (cfg->working_dir && json_object_set_new(c, "WorkingDir", json_string(cfg->working_dir)) < 0) ||
+	    (cfg->user && json_object_set_new(c, "User", json_string(cfg->user)) < 0))
+		return NULL;
+	return steal_pointer(&root);
+}
+
+int pv_image_config_parse(json_t *doc, struct pv_image_config *cfg, pv_error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return pv_image_config_from_json(doc, cfg, err);
+}

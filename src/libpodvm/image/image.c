@@ -223,6 +223,50 @@ static int prepare(const char *ref, struct prepare *p, char **rootfs,
 	return prepare_archive(p, rootfs, cfg, err);
 }
 
+/* The file whose change means another image: a tarball, or a layout's index.json (its
+ * blobs are content-addressed). */
+static int identity_of(const struct prepare *p, const struct stat *st, char **key, pv_error *err)
+{
+	_cleanup_free_ char *real = realpath(p->path, NULL), *marker = NULL, *index = NULL;
+	if (real == NULL)
+		return pv_error_set(err, errno, "%s", p->path);
+	struct stat ist = *st;
+	*key = NULL;
+	if (S_ISDIR(st->st_mode)) {
+		if (asprintf(&marker, "%s/oci-layout", real) < 0 || asprintf(&index, "%s/index.json", real) < 0)
+			return pv_error_set(err, ENOMEM, "image");
+		struct stat mst;
+		if (stat(marker, &mst) < 0 || !S_ISREG(mst.st_mode))
+			return 0;  /* a plain rootfs directory: used in place (as pv_oci_layout_detect) */
+		if (stat(index, &ist) < 0 && stat(marker, &ist) < 0)
+			return pv_error_set(err, errno, "%s", marker);
+	}
+	if (asprintf(key, "%s\n%s\n%llu %llu %lld %lld.%09ld\n", real, p->tag ? p->tag : "",
+		     (unsigned long long)ist.st_dev, (unsigned long long)ist.st_ino, (long long)ist.st_size,
+		     (long long)ist.st_mtim.tv_sec, ist.st_mtim.tv_nsec) < 0) {
+		*key = NULL;
+		return pv_error_set(err, ENOMEM, "image");
+	}
+	return 0;
+}
+
+int pv_image_identity(const char *ref, char **key, pv_error *err)
+{
+	struct prepare p = { 0 };
+	struct stat st;
+	*key = NULL;
+	int r = split_ref(ref, &p, &st);
+	if (r < 0)
+		r = pv_error_set_plain(err, -r, "image %s: %s", ref, strerror(-r));
+	else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		r = pv_error_set_plain(err, EINVAL, "image %s: neither a directory nor a tarball", ref);
+	else if (identity_of(&p, &st, key, err) < 0)
+		r = pv_error_prefix(err, "image %s", ref);
+	free(p.path);
+	free(p.tag);
+	return r;
+}
+
 static void undo(struct prepare *p)
 {
 	if (p->dest_made)

@@ -61,11 +61,12 @@ static int push_machine(char ***a, const struct pv_vm_config *c)
 	/* acpi=off: with ACPI the kernel does not find the virtio-mmio devices. The option
 	 * ROMs stay: they load the bzImage. */
 	ARG("-M");
-	ARG("microvm,acpi=off,rtc=on%s", c->mem_path ? ",memory-backend=mem0" : "");
+	ARG("microvm,acpi=off,rtc=on%s%s", c->mem_path ? ",memory-backend=mem0" : "", c->ksm ? "" : ",mem-merge=off");
 	if (c->mem_path) {
 		ARG("-object");
 		_cleanup_free_ char *opts = NULL;
-		if (asprintf(&opts, ",size=%uM,share=%s", c->mem_mib, c->mem_shared ? "on" : "off") < 0 ||
+		if (asprintf(&opts, ",size=%uM,share=%s%s", c->mem_mib, c->mem_shared ? "on" : "off",
+			     c->ksm ? "" : ",merge=off") < 0 ||
 		    push_path_opt(a, "memory-backend-file,id=mem0,mem-path=", c->mem_path, opts) < 0)
 			return -ENOMEM;
 	}
@@ -231,15 +232,24 @@ static int set_paths(struct pv_vm *vm, const char *dir, pv_error *err)
 	return 0;
 }
 
-static void __attribute__((noreturn)) exec_child(char **argv, const char *log_path, int errfd,
-						 bool outlive_thread, int keep_fd)
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67  /* Linux 6.4; older kernels refuse it, which is fine */
+#endif
+
+static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm_config *c, const char *log_path,
+						 int errfd)
 {
+	int keep_fd = c->has_net ? c->tap_fd : -1;
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);  /* QEMU takes the tap by number */
 	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
 	setpgid(0, 0);
-	if (!outlive_thread)
+	if (!c->outlive_thread)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Survives exec: the host's KSM may merge any page of QEMU's, its translation cache
+	 * and heap (mostly alike between VMs of a template) as well as guest RAM. */
+	if (c->ksm)
+		(void)prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
 	int null = open("/dev/null", O_RDONLY);
 	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
@@ -252,7 +262,7 @@ fail:;
 	_exit(127);
 }
 
-static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, int keep_fd, pv_error *err)
+static int spawn(char **argv, const struct pv_vm_config *c, struct pv_vm *vm, pv_error *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -264,7 +274,7 @@ static int spawn(char **argv, struct pv_vm *vm, bool outlive_thread, int keep_fd
 		return pv_error_set(err, errno, "fork");
 	}
 	if (pid == 0)
-		exec_child(argv, vm->log_path, pipefd[1], outlive_thread, keep_fd);
+		exec_child(argv, c, vm->log_path, pipefd[1]);
 	close(pipefd[1]);
 	int child_errno = 0;
 	ssize_t n = pv_read_full(pipefd[0], &child_errno, sizeof(child_errno));
@@ -378,7 +388,7 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
 	if (argv == NULL)
 		return pv_error_set(err, ENOMEM, "VMM arguments");
-	if (spawn(argv, vm, c->outlive_thread, c->has_net ? c->tap_fd : -1, err) < 0)
+	if (spawn(argv, c, vm, err) < 0)
 		return -1;
 	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
 		pv_vm_stop(vm);

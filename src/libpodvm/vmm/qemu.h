@@ -23,6 +23,9 @@ struct pv_vm_config {
 	const struct pv_vm_share *shares;
 	size_t n_shares;
 	bool debug;             /* verbose guest console, agent debug logging */
+	/* The host's KSM may merge the VM's pages: all of QEMU's memory (PR_SET_MEMORY_MERGE),
+	 * not only guest RAM; false: none of it (mem-merge=off). */
+	bool ksm;
 	/* Keep QEMU alive when the thread that started it ends (the shim starts VMs from
 	 * short-lived request threads); else it gets SIGKILL with that thread, so that a
 	 * killed `podvm run` never leaves a VM behind. */
