@@ -55,6 +55,7 @@ integration: build guest
 	tests/run-all.sh --integration-only
 
 bench: build guest
+	@scripts/install-deps.sh bench
 	bench/run-latency
 	bench/run-pod-latency
 	bench/run-net-throughput

@@ -13,6 +13,8 @@ PACKAGES="
   python3 python3-grpcio python3-grpc-tools
   iproute2 iptables iputils-ping iperf3 procps psmisc util-linux bsdutils time
 "
+# `install-deps.sh bench`: also what the benchmarks compare podvm with (gVisor's runsc).
+[ "${1:-}" = bench ] && PACKAGES="$PACKAGES runsc"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
