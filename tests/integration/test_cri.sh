@@ -431,7 +431,7 @@ t_result "pool: refilled after a pod took its VM" $? "$("$PODVM" template ls 2>&
 pod=$(cri run-pod refill --runtime-handler podvm-pool --log-dir "$TMP/logs/refill" --cgroup-parent "$CGROUP_PARENT" 2>&1)
 t_result "pool: RunPodSandbox (refill order)" $? "$pod"
 expect_eq "pool: no refill while the pod starts (before its first container)" "0 " \
-	"$(pool_vms) $(pgrep -f -- --podvm-pool-fill | tr '\n' ' ')"
+	"$(pool_vms) $(pgrep -f -- "--podvm-pool-fill $PODVM_STATE_DIR " | tr '\n' ' ')"
 r1=$(cri create-container "$pod" r1 "$IMG" --log-path r1.log -- sleep 300 2>&1)
 t "pool: StartContainer (refill order)" cri start "$r1"
 pool_filled
