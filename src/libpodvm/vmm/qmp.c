@@ -51,40 +51,63 @@ static json_t *read_message(struct pv_qmp *q, pv_error *err)
 	}
 }
 
-/* send(MSG_NOSIGNAL): a VMM that died is an EPIPE error, never a SIGPIPE. */
-static int send_all(int fd, const char *buf, size_t len)
+/* Points mh at one SCM_RIGHTS message in control that carries fd. */
+static void attach_fd(struct msghdr *mh, char *control, size_t size, int fd)
 {
+	memset(control, 0, size);
+	mh->msg_control = control;
+	mh->msg_controllen = size;
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
+/* sendmsg(MSG_NOSIGNAL): a VMM that died is an EPIPE error, never a SIGPIPE. fd (if >= 0)
+ * rides on the first bytes sent, so it reaches QEMU with the command that claims it. */
+static int send_all(int sock, const char *buf, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
 	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (fd >= 0)
+			attach_fd(&mh, control.buf, sizeof(control.buf), fd);
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
+		fd = -1;
 		buf += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-static int send_command(struct pv_qmp *q, const char *command, json_t *args, pv_error *err)
+static int send_command(struct pv_qmp *q, const char *command, json_t *args, int fd, pv_error *err)
 {
 	json_t *cmd = json_pack("{s:s}", "execute", command);
 	if (cmd == NULL)
 		return pv_error_set(err, ENOMEM, "QMP");
 	if (args)
 		json_object_set(cmd, "arguments", args);
-	_cleanup_free_ char *text = json_dumps(cmd, JSON_COMPACT);
+	_cleanup_free_ char *text = json_dumps(cmd, JSON_COMPACT), *line = NULL;
 	json_decref(cmd);
-	if (text == NULL)
+	if (text == NULL || asprintf(&line, "%s\n", text) < 0)
 		return pv_error_set(err, ENOMEM, "QMP");
-	if (send_all(q->fd, text, strlen(text)) < 0 || send_all(q->fd, "\n", 1) < 0)
+	if (send_all(q->fd, line, strlen(line), fd) < 0)
 		return pv_error_set(err, errno, "QMP: send %s", command);
 	return 0;
 }
 
-int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t **ret, pv_error *err)
+int pv_qmp_execute_fd(struct pv_qmp *q, const char *command, json_t *args, int fd, json_t **ret, pv_error *err)
 {
-	if (send_command(q, command, args, err) < 0)
+	if (send_command(q, command, args, fd, err) < 0)
 		return -1;
 	for (;;) {
 		json_t *msg = read_message(q, err);
@@ -106,6 +129,11 @@ int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t *
 		}
 		json_decref(msg);  /* an asynchronous event */
 	}
+}
+
+int pv_qmp_execute(struct pv_qmp *q, const char *command, json_t *args, json_t **ret, pv_error *err)
+{
+	return pv_qmp_execute_fd(q, command, args, -1, ret, err);
 }
 
 int pv_qmp_connect(const char *path, int timeout_ms, struct pv_qmp **out, pv_error *err)

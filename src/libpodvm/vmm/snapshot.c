@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,29 +15,10 @@ static void qmp_closep(struct pv_qmp **q)
 }
 #define _cleanup_qmp_ _cleanup_(qmp_closep)
 
-/* QEMU's exec: migration runs the URI through /bin/sh -c; single quotes keep a path whole. */
-static char *exec_uri(const char *fmt, const char *path)
-{
-	size_t n = strlen(path), quotes = 0;
-	for (size_t i = 0; i < n; i++)
-		quotes += path[i] == '\'';
-	_cleanup_free_ char *q = malloc(n + quotes * 3 + 3), *uri = NULL;
-	if (q == NULL)
-		return NULL;
-	char *o = q;
-	*o++ = '\'';
-	for (size_t i = 0; i < n; i++) {
-		if (path[i] == '\'') {  /* close, escaped quote, reopen */
-			memcpy(o, "'\\''", 4);
-			o += 4;
-			continue;
-		}
-		*o++ = path[i];
-	}
-	*o++ = '\'';
-	*o = '\0';
-	return asprintf(&uri, fmt, q) < 0 ? NULL : steal_pointer(&uri);
-}
+/* The state file travels as an fd that QEMU files under this name (getfd): a jailed QEMU
+ * cannot open our paths, and exec: migration forks /bin/sh, which -sandbox spawn=deny forbids. */
+#define MIGRATION_FD "migration"
+#define MIGRATION_URI "fd:" MIGRATION_FD
 
 static int connect_qmp(struct pv_vm *vm, long long deadline, struct pv_qmp **q, pv_error *err)
 {
@@ -72,6 +54,19 @@ static int execute_with_uri(struct pv_qmp *q, const char *command, const char *u
 	return r;
 }
 
+/* Hands *fd to QEMU as MIGRATION_FD and closes our copy: QEMU's is the one migration uses
+ * and closes. */
+static int give_fd(struct pv_qmp *q, int *fd, pv_error *err)
+{
+	json_t *args = json_pack("{s:s}", "fdname", MIGRATION_FD);
+	if (args == NULL)
+		return pv_error_set(err, ENOMEM, "QMP");
+	int r = pv_qmp_execute_fd(q, "getfd", args, *fd, NULL, err);
+	json_decref(args);
+	close(steal_fd(fd));
+	return r;
+}
+
 /* The value of key in the object a query command returns ("" if absent); *out is malloc'd. */
 static int query_string(struct pv_qmp *q, const char *command, const char *key, char **out, pv_error *err)
 {
@@ -101,12 +96,12 @@ static int wait_migration_done(struct pv_qmp *q, pv_error *err)
 int pv_vm_save(struct pv_vm *vm, const char *state_path, pv_error *err)
 {
 	_cleanup_qmp_ struct pv_qmp *q = NULL;
-	_cleanup_free_ char *uri = exec_uri("exec:cat > %s", state_path);
-	if (uri == NULL)
-		return pv_error_set(err, ENOMEM, "save VM");
+	_cleanup_close_ int fd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pv_error_set(err, errno, "save VM to %s", state_path);
 	if (connect_qmp(vm, pv_now_ms() + 5000, &q, err) < 0 || pv_qmp_execute(q, "stop", NULL, NULL, err) < 0 ||
-	    ignore_shared_ram(q, err) < 0 || execute_with_uri(q, "migrate", uri, err) < 0 ||
-	    wait_migration_done(q, err) < 0)
+	    ignore_shared_ram(q, err) < 0 || give_fd(q, &fd, err) < 0 ||
+	    execute_with_uri(q, "migrate", MIGRATION_URI, err) < 0 || wait_migration_done(q, err) < 0)
 		return pv_error_prefix(err, "save VM to %s", state_path);
 	return 0;
 }
@@ -133,11 +128,11 @@ int pv_vm_restore(struct pv_vm *vm, const char *state_path, int timeout_ms, pv_e
 {
 	long long deadline = pv_now_ms() + timeout_ms;
 	_cleanup_qmp_ struct pv_qmp *q = NULL;
-	_cleanup_free_ char *uri = exec_uri("exec:cat %s", state_path);
-	if (uri == NULL)
-		return pv_error_set(err, ENOMEM, "restore VM");
-	if (connect_qmp(vm, deadline, &q, err) < 0 || ignore_shared_ram(q, err) < 0 ||
-	    execute_with_uri(q, "migrate-incoming", uri, err) < 0 ||
+	_cleanup_close_ int fd = open(state_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "restore VM from %s", state_path);
+	if (connect_qmp(vm, deadline, &q, err) < 0 || ignore_shared_ram(q, err) < 0 || give_fd(q, &fd, err) < 0 ||
+	    execute_with_uri(q, "migrate-incoming", MIGRATION_URI, err) < 0 ||
 	    wait_incoming_done(vm, q, deadline, err) < 0 || pv_qmp_execute(q, "cont", NULL, NULL, err) < 0)
 		return pv_error_prefix(err, "restore VM from %s", state_path);
 	return 0;
