@@ -56,6 +56,7 @@ const char *pv_accel_mode_name(enum pv_accel_mode m)
 
 static int set_templates(struct pv_config *c, const char *v) { return parse_bool(v, &c->templates); }
 static int set_ksm(struct pv_config *c, const char *v) { return parse_bool(v, &c->ksm); }
+static int set_jail(struct pv_config *c, const char *v) { return parse_bool(v, &c->jail); }
 static int set_pool_max(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_MAX, &c->pool_max); }
 static int set_pool_idle(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_IDLE_MAX, &c->pool_idle); }
 static int set_accel(struct pv_config *c, const char *v) { return pv_accel_mode_parse(v, &c->accel); }
@@ -88,6 +89,7 @@ static const struct setting {
 	  "a number of seconds from 0 to " STR(PV_AGENT_TIMEOUT_MAX) },
 	{ "accel", "PODVM_ACCEL", set_accel, "auto, kvm or tcg" },
 	{ "ksm", "PODVM_KSM", set_ksm, "a boolean" },
+	{ "jail", "PODVM_JAIL", set_jail, "a boolean" },
 };
 
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)
@@ -151,7 +153,7 @@ bool pv_config_pool_on(const struct pv_config *c)
 
 int pv_config_load(struct pv_config *c, pv_error *err)
 {
-	*c = (struct pv_config){ .templates = true, .pool_auto = true, .ksm = true, .pool_max = PV_DEFAULT_POOL_MAX,
+	*c = (struct pv_config){ .templates = true, .pool_auto = true, .ksm = true, .jail = true, .pool_max = PV_DEFAULT_POOL_MAX,
 				 .pool_idle = PV_DEFAULT_POOL_IDLE, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT };
 	const char *path = getenv("PODVM_CONFIG");
 	if (path == NULL || path[0] == '\0')

@@ -32,6 +32,10 @@ struct pv_config {
 	 * keeps every page of a VM its own, guest RAM included (merged pages are a timing side
 	 * channel between VMs). */
 	bool ksm;
+	/* `jail` / PODVM_JAIL: confine each VMM (default on; vmm/jail.h): its own mount
+	 * namespace holding only the VM's files, its own uid/gid, the capabilities 9p needs,
+	 * no_new_privs and QEMU's seccomp filter. off: QEMU runs as its caller, unconfined. */
+	bool jail;
 	unsigned agent_timeout;  /* `agent_timeout` / PODVM_AGENT_TIMEOUT: seconds without an answer
 				  * from a running guest's agent after which its VM is killed
 				  * (default 60; 0: never) */

@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "util.h"
 #include "template.h"
+#include "mounts.h"
 #include "vmm/watch.h"
 
 #include <errno.h>
@@ -60,7 +61,12 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, cons
 		.has_net = req->nic, .tap_fd = cfg->net ? cfg->net->tap_fd : req->tap_fd,
 		.mac = cfg->net ? cfg->net->mac : PV_TEMPLATE_MAC,
 		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,
+		.jail = h->config.jail,
 	};
+	/* The host's later mounts in the VM's shares (containers' rootfs, volumes) must reach
+	 * the jail's copies of them. */
+	if (vc.jail && geteuid() == 0 && sb->n_shares > 0 && pv_mount_make_shared(sb->paths->data_root, err) < 0)
+		return pv_error_prefix(err, "VMM jail");
 	return pv_vm_start(&vc, &sb->vm, 10000, err);
 }
 

@@ -10,6 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 IMG=$FIX/oci
 STATES=$TMP/st
+# The VMMs here are wrapper scripts that log outside any jail: unjailed (test_jail.sh tests
+# the jail, which takes an ELF executable).
+export PODVM_JAIL=off
 
 # A VMM that notes its command lines, to count the probe VMs.
 cat >"$TMP/qemu" <<EOF

@@ -67,7 +67,7 @@ expect_match "run: ... its rootfs, volume, read-only file volume" \
 	"^in-volume one-file ro .*bin.*etc.*vol" "$(echo $out)"
 expect_eq "run: ... wrote through the volume" "w" "$(cat "$TMP/vol/new" 2>&1)"
 expect_eq "run: ... the read-only file is unchanged" "one-file" "$(cat "$TMP/one.txt")"
-expect_eq "run: ... nothing stays bound" "" "$(grep -- "$PODVM_DATA_DIR" /proc/self/mounts)"
+expect_eq "run: ... nothing stays bound" "" "$(grep -- "$PODVM_DATA_DIR/" /proc/self/mounts)"
 t "run: refilled" wait_pooled 1
 for i in $(seq 300); do [ "$(keepers)" -eq 1 ] && break; sleep 0.1; done  # refills end
 expect_eq "run: one keeper for the shape" 1 "$(keepers)"
@@ -86,7 +86,7 @@ kill -KILL $killed
 wait $killed 2>/dev/null
 out=$(run_auto "$FIX/oci.tar" echo after)
 expect_eq "run: after a killed run, the next runs" "after" "$out"
-expect_eq "run: ... and unmounted the dead run's binds" "" "$(grep -- "$PODVM_DATA_DIR" /proc/self/mounts)"
+expect_eq "run: ... and unmounted the dead run's binds" "" "$(grep -- "$PODVM_DATA_DIR/" /proc/self/mounts)"
 expect_eq "run: ... the volume intact" "in-volume one-file" "$(cat "$TMP/vol/f" "$TMP/one.txt" | tr '\n' ' ' | sed 's/ $//')"
 
 # Without root there is nothing to bind: the rootfs and volumes are shares of their own, and

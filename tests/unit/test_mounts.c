@@ -1,6 +1,7 @@
 /* src/common/mounts.c, and pv_rm_rf next to bind mounts. Needs mounts: in a mount namespace
  * of its own (unshare(CLONE_NEWNS), everything private), so nothing reaches the host's. */
 #include "tap.h"
+#include "tmp_path.h"
 #include "mounts.h"
 #include "util.h"
 
@@ -13,16 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp[64];
-
-static const char *at(const char *rel)
-{
-	static char buf[4][256];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
-	return buf[i];
-}
 
 static bool exists(const char *p)
 {

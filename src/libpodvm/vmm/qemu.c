@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +89,12 @@ static int push_machine(char ***a, const struct pv_vm_config *c)
 	ARG("-display");
 	ARG("none");
 	ARG("-no-reboot");  /* a guest reboot (agent shutdown, panic) ends the VM */
+	if (c->jail) {
+		/* QEMU's own seccomp filter: no exec or fork (spawn), no set*id, no scheduler or
+		 * resource changes, no obsolete system calls. */
+		ARG("-sandbox");
+		ARG("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	}
 	return 0;
 }
 
@@ -148,8 +156,6 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 	ARG("-qmp");
 	if (push_path_opt(a, "unix:", vm->qmp_path, ",server=on,wait=off") < 0)
 		return -ENOMEM;
-	ARG("-pidfile");  /* a plain file name, not an option string: no comma escaping */
-	ARG("%s", vm->pid_path);
 	ARG("-object");
 	ARG("rng-random,id=rng0,filename=/dev/urandom");
 	ARG("-device");
@@ -236,16 +242,32 @@ static int set_paths(struct pv_vm *vm, const char *dir, pv_error *err)
 #define PR_SET_MEMORY_MERGE 67  /* Linux 6.4; older kernels refuse it, which is fine */
 #endif
 
-static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm_config *c, const char *log_path,
-						 int errfd)
+/* Written here, not by QEMU: in its PID namespace QEMU is 1. */
+static int write_pid_file(struct pv_vm *vm)
 {
+	char text[32];
+	int n = snprintf(text, sizeof(text), "%d\n", (int)vm->pid);
+	pv_error e = NULL;
+	if (pv_write_file(vm->pid_path, text, (size_t)n, 0644, &e) < 0)
+		pv_error_release(&e);  /* only cleanup after a crash of our own reads it */
+	return 0;
+}
+
+/* What the child sends back when it could not exec QEMU. */
+struct child_failure {
+	int errnum;
+	int jail_step;  /* pv_jail_enter's failed_op; INT_MIN: not in the jail */
+};
+
+static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm_config *c, const struct pv_jail *jail,
+						 const char *log_path, int errfd)
+{
+	struct child_failure f = { .jail_step = INT_MIN };
 	int keep_fd = c->has_net ? c->tap_fd : -1;
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);  /* QEMU takes the tap by number */
 	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
 	setpgid(0, 0);
-	if (!c->outlive_thread)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Survives exec: the host's KSM may merge any page of QEMU's, its translation cache
 	 * and heap (mostly alike between VMs of a template) as well as guest RAM. */
 	if (c->ksm)
@@ -255,37 +277,55 @@ static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm
 	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
 		goto fail;
 	pv_child_reset_signals();
+	if (jail) {
+		int r = pv_jail_enter(jail, &f.jail_step);
+		if (r < 0) {
+			errno = -r;
+			goto fail;
+		}
+	}
+	f.jail_step = INT_MIN;
+	/* After the jail: a change of uid clears it. */
+	if (!c->outlive_thread)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	execv(argv[0], argv);
-fail:;
-	int e = errno;
-	(void)!write(errfd, &e, sizeof(e));
+fail:
+	f.errnum = errno;
+	(void)!write(errfd, &f, sizeof(f));
 	_exit(127);
 }
 
-static int spawn(char **argv, const struct pv_vm_config *c, struct pv_vm *vm, pv_error *err)
+static int spawn(char **argv, const struct pv_vm_config *c, const struct pv_jail *jail, struct pv_vm *vm,
+		 pv_error *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return pv_error_set(err, errno, "pipe");
-	pid_t pid = fork();
+	/* A jailed QEMU is PID 1 of a PID namespace of its own (and of a user namespace of
+	 * its own without root). The child only makes system calls until exec. */
+	unsigned long flags = SIGCHLD | (jail ? pv_jail_clone_flags(jail) : 0);
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return pv_error_set(err, errno, "fork");
+		return pv_error_set(err, errno, "VMM: clone");
 	}
 	if (pid == 0)
-		exec_child(argv, c, vm->log_path, pipefd[1]);
+		exec_child(argv, c, jail, vm->log_path, pipefd[1]);
 	close(pipefd[1]);
-	int child_errno = 0;
-	ssize_t n = pv_read_full(pipefd[0], &child_errno, sizeof(child_errno));
+	struct child_failure f;
+	ssize_t n = pv_read_full(pipefd[0], &f, sizeof(f));
 	close(pipefd[0]);
 	vm->pid = pid;
-	if (n == sizeof(child_errno)) {
-		waitpid(pid, NULL, 0);
-		vm->pid = 0;
-		return pv_error_set(err, child_errno, "VMM %s", argv[0]);
-	}
-	return 0;
+	if (n != sizeof(f))
+		return write_pid_file(vm);
+	waitpid(pid, NULL, 0);
+	vm->pid = 0;
+	if (f.jail_step == INT_MIN)
+		return pv_error_set(err, f.errnum, "VMM %s", argv[0]);
+	char why[512];
+	pv_jail_describe(jail, f.jail_step, f.errnum, why, sizeof(why));
+	return pv_error_set_plain(err, f.errnum, "VMM %s", why);
 }
 
 static bool adopted_alive(struct pv_vm *vm)
@@ -388,7 +428,12 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
 	if (argv == NULL)
 		return pv_error_set(err, ENOMEM, "VMM arguments");
-	if (spawn(argv, c, vm, err) < 0)
+	struct pv_jail jail = { 0 };
+	if (c->jail && pv_vm_jail_plan(c, &jail, err) < 0)
+		return -1;
+	int r = spawn(argv, c, c->jail ? &jail : NULL, vm, err);
+	pv_jail_clear(&jail);
+	if (r < 0)
 		return -1;
 	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
 		pv_vm_stop(vm);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "error.h"
+#include "jail.h"
 
 struct pv_vm_share {
 	const char *tag;        /* mount tag seen by the guest */
@@ -40,6 +41,9 @@ struct pv_vm_config {
 	const char *mem_path;
 	bool mem_shared;
 	bool incoming;          /* wait for a migration stream (pv_vm_restore) instead of booting */
+	/* Confine QEMU: jail.h (an own mount namespace with only what the VM needs, an own
+	 * uid/gid with the capabilities 9p needs, no_new_privs) and QEMU's seccomp filter. */
+	bool jail;
 };
 
 struct pv_vm {
@@ -57,6 +61,8 @@ struct pv_vm {
 /* Whether the VM's unix sockets fit under dir (sun_path holds 107 bytes): else an error
  * naming the directory. */
 int pv_vm_check_state_dir(const char *dir, pv_error *err);
+/* The jail of a VM: its root is <state_dir>/root (qemu_jail.c). */
+int pv_vm_jail_plan(const struct pv_vm_config *cfg, struct pv_jail *j, pv_error *err);
 /* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
 char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
 /* Spawns QEMU and waits until its QMP and agent sockets exist. On failure nothing keeps
