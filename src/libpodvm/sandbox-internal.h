@@ -40,6 +40,7 @@ struct pv_sandbox {
 	struct sandbox_watchdog *watchdog;  /* sandbox_watchdog.c */
 	atomic_bool hung;        /* the watchdog killed the VM: its guest stopped answering */
 	int agent_timeout_s;     /* the config's, for messages */
+	char *cgroup;            /* the host cgroup the VMM joined (cgroup.h), or NULL */
 };
 
 /* What a boot found on the host. */
@@ -102,6 +103,14 @@ int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const cha
 			  const struct pv_pod_net *net, pv_error *err);
 /* Writes how the VM started (`how` in ms) to <state>/boot; on stderr under PODVM_DEBUG. */
 void sandbox_note_boot(struct pv_sandbox *sb, const char *how, long long ms);
+
+/* ---- the pod's host cgroup (sandbox_cgroup.c) ---- */
+
+/* Moves the VMM into the cgroup path (pv_cgroup_path's), which the sandbox then owns. A
+ * failure stops the VM and removes the cgroup. */
+int sandbox_join_cgroup(struct pv_sandbox *sb, const char *path, pv_error *err);
+/* Removes the sandbox's cgroup (its leaf only), once its VMM has exited. */
+void sandbox_leave_cgroup(struct pv_sandbox *sb);
 
 /* ---- templates and pools ---- */
 

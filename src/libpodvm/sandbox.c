@@ -164,6 +164,7 @@ void pv_sandbox_stop(struct pv_sandbox *sb)
 {
 	sandbox_watchdog_stop(sb);
 	pv_vm_stop(&sb->vm);
+	sandbox_leave_cgroup(sb);
 }
 
 void sandbox_release(struct pv_sandbox *sb)
@@ -180,6 +181,7 @@ void sandbox_release(struct pv_sandbox *sb)
 		free(sb->shares[i].host_path);
 	}
 	free(sb->shares);
+	free(sb->cgroup);
 	free(sb->state_dir);
 	free(sb->id);
 	free(sb);
@@ -191,6 +193,7 @@ void pv_sandbox_destroy(struct pv_sandbox *sb)
 		return;
 	sandbox_watchdog_stop(sb);  /* it uses the agent connection freed below */
 	pv_vm_stop(&sb->vm);
+	sandbox_leave_cgroup(sb);
 	if (sb->agent)
 		ttrpc_client_free(sb->agent);
 	sb->agent = NULL;

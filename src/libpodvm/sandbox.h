@@ -19,6 +19,9 @@ struct pv_sandbox_config {
 	/* The pod's network, or NULL (loopback only). Read (pv_pod_net_read) or also wired;
 	 * if not wired yet, the boot wires it: to a new tap, or to a pooled VM's. */
 	struct pv_pod_net *net;
+	/* The host cgroup the VMM joins (cgroup.h: an OCI linux.cgroupsPath, cgroupfs or
+	 * systemd form), or NULL: it stays in its starter's. The sandbox removes it at its stop. */
+	const char *cgroup_path;
 };
 
 /* Removes the state (and unpacked rootfs) of sandboxes whose owning process is gone, such
@@ -30,9 +33,9 @@ int pv_sandbox_new(const struct pv_paths *paths, const char *id, struct pv_sandb
 /* Exports a host directory to the guest as `tag` (before boot). */
 int pv_sandbox_add_share(struct pv_sandbox *sb, const char *tag, const char *host_path,
 			 bool readonly, pv_error *err);
-/* Starts the VM (from the pool, a template or a cold boot, as the config says), waits until
- * its agent answers and gives it its identity and, with cfg->net, the pod's network (wired
- * on the host, configured in the guest). */
+/* Starts the VM (from the pool, a template or a cold boot, as the config says), moves its
+ * VMM into cfg->cgroup_path, waits until its agent answers and gives it its identity and,
+ * with cfg->net, the pod's network (wired on the host, configured in the guest). */
 int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_error *err);
 /* The accelerator this host's VMs run under and why (accel.h); for `auto`, the cached
  * verdict, or a probe VM's when there is none yet. */
@@ -59,7 +62,7 @@ int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err);
 const char *pv_sandbox_state_dir(struct pv_sandbox *sb);
 /* Kills the VMM at once (for a signal handling thread); the owner still calls destroy. */
 void pv_sandbox_kill(struct pv_sandbox *sb);
-/* Stops the VM (the agent connection ends with it). */
+/* Stops the VM (the agent connection ends with it) and removes its cgroup. */
 void pv_sandbox_stop(struct pv_sandbox *sb);
 /* Stops the VM, removes the state directory and frees everything. */
 void pv_sandbox_destroy(struct pv_sandbox *sb);

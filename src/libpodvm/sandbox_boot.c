@@ -2,6 +2,8 @@
  * a template, a cold boot: sandbox-internal.h), then gives the guest its identity and the
  * pod's network. */
 #include "sandbox-internal.h"
+#include "cgroup.h"
+#include "cleanup.h"
 #include "template.h"
 #include "util.h"
 
@@ -57,13 +59,22 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 {
 	struct sandbox_host h = { 0 };
 	const struct vm_source *sources[MAX_SOURCES], *used = NULL;
+	_cleanup_free_ char *cgroup = NULL;
 	long long t0 = pv_now_ms();
 	sb->restored = sb->pooled = false;
-	int r = sandbox_probe_host(sb->paths, true, &h, err);
+	int r = cfg->cgroup_path ? pv_cgroup_path(cfg->cgroup_path, &cgroup, err) : 0;
+	if (r == 0)
+		r = sandbox_probe_host(sb->paths, true, &h, err);
 	bool pool = r == 0 && pv_config_pool_on(&h.config) && sandbox_poolable(sb);
 	struct boot_request req = { .cfg = cfg, .host = &h, .nic = cfg->net != NULL, .tap_fd = -1 };
 	if (r == 0 && (used = start_vm(sb, &req, sources, choose_sources(&h, pool, sources), err)) == NULL)
 		r = -1;
+	/* The VMM joins the pod's cgroup once it runs, whatever its source: a pooled VM was
+	 * started by a pool filler before the pod existed. Memory charged before the move (what
+	 * a cold boot or a restore touched, a pooled VM's warm-up) stays charged where it was:
+	 * cgroup v2 never moves charges, v1 only with memory.move_charge_at_immigrate. */
+	if (r == 0 && cgroup)
+		r = sandbox_join_cgroup(sb, cgroup, err);
 	if (r == 0) {
 		sb->pooled = used == &sandbox_source_pool;
 		sb->restored = sb->pooled || used == &sandbox_source_template;

@@ -1,6 +1,8 @@
 /* `containerd-shim-podvm-v2 ... -bundle DIR delete`: containerd's cleanup when a shim is
- * gone (crashed, killed). The VMM died with it or is killed here; mounts and state go. */
+ * gone (crashed, killed). The VMM died with it or is killed here; mounts, state and the
+ * pod's cgroup go. */
 #include "shim.h"
+#include "cgroup.h"
 #include "cleanup.h"
 #include "events.h"
 #include "pod.h"
@@ -26,6 +28,17 @@ static void kill_vmm(const char *state_dir)
 		if (asprintf(&path, "%s/%s", state_dir, pid_files[i]) >= 0)
 			(void)pv_vm_kill_pidfile(path);  /* only that QEMU: the pid may be reused */
 	}
+}
+
+/* The sandbox's cgroup (its spec's linux.cgroupsPath), which its killed VMM leaves. */
+static void remove_cgroup(const char *bundle)
+{
+	_cleanup_free_ char *path = NULL;
+	json_t *spec = shim_read_spec(bundle, NULL);
+	const char *cgroups_path = spec ? shim_spec_cgroups_path(spec) : NULL;
+	if (cgroups_path && pv_cgroup_path(cgroups_path, &path, NULL) == 0)
+		pv_cgroup_remove(path);
+	json_decref(spec);
 }
 
 /* The socket of the pod's shim, when no shim answers on it (this one crashed). */
@@ -62,8 +75,10 @@ int shim_delete(const struct shim_opts *o, pv_error *err)
 		return pv_error_set(err, ENOMEM, "delete");
 	if (asprintf(&share, "%s/shared/%s", data, o->id) < 0)
 		return pv_error_set(err, ENOMEM, "delete");
-	if (is_sandbox)
+	if (is_sandbox) {
 		kill_vmm(state);
+		remove_cgroup(bundle);
+	}
 	container_fs_teardown_paths(bundle, share);
 	if (is_sandbox) {
 		container_fs_teardown_paths(NULL, data);

@@ -84,10 +84,10 @@ static int pod_vm_shape(const struct pod_resources *res, unsigned *vcpus, unsign
 	return 0;
 }
 
-static int boot_locked(struct pod *p, const char *netns_path, const struct pod_resources *res,
-		       pv_error *err)
+static int boot_locked(struct pod *p, const char *netns_path, const char *cgroup_path,
+		       const struct pod_resources *res, pv_error *err)
 {
-	struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true };
+	struct pv_sandbox_config cfg = { .boot_timeout_ms = 0, .outlive_thread = true, .cgroup_path = cgroup_path };
 	if (pod_vm_shape(res, &cfg.vcpus, &cfg.mem_mib, err) < 0)
 		return -1;
 	if (netns_path) {
@@ -118,13 +118,13 @@ static void *oom_main(void *arg)
 	return NULL;  /* the VM is gone */
 }
 
-int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res,
+int pod_boot(struct pod *p, const char *netns_path, const char *cgroup_path, const struct pod_resources *res,
 	     void (*on_oom)(const char *container_id), pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
-		r = boot_locked(p, netns_path, res, err);
+		r = boot_locked(p, netns_path, cgroup_path, res, err);
 		p->booted = r == 0;
 		p->on_oom = on_oom;
 		p->oom_watched = r == 0 && pthread_create(&p->oom_thread, NULL, oom_main, p) == 0;

@@ -23,10 +23,11 @@ struct pod_resources {
 
 /* Boots the VM once; later calls return at once. on_oom is called, from a thread the pod
  * owns, for each OOM kill the guest reports. netns_path (may be NULL): the pod's
- * network namespace (CNI's), wired to the VM and configured in the guest. The VM gets
+ * network namespace (CNI's), wired to the VM and configured in the guest. cgroup_path (may
+ * be NULL): the sandbox's linux.cgroupsPath, the host cgroup the VMM joins. The VM gets
  * the pod's memory plus PV_GUEST_OVERHEAD_MIB and ceil(cpus) vCPUs; without limits,
  * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. */
-int pod_boot(struct pod *p, const char *netns_path, const struct pod_resources *res,
+int pod_boot(struct pod *p, const char *netns_path, const char *cgroup_path, const struct pod_resources *res,
 	     void (*on_oom)(const char *container_id), pv_error *err);
 bool pod_booted(struct pod *p);
 /* The pod's first container has started: a pool its VM came from may refill now, and port

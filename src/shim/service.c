@@ -86,20 +86,6 @@ static int agent_failed(pv_error *err)
 
 /* ---- Create ---- */
 
-static json_t *read_spec(const char *bundle, pv_error *err)
-{
-	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "%s/config.json", bundle) < 0) {
-		pv_error_set(err, ENOMEM, "config.json");
-		return NULL;
-	}
-	json_error_t je;
-	json_t *spec = json_load_file(path, 0, &je);
-	if (spec == NULL)
-		pv_error_set_plain(err, EINVAL, "%s: invalid JSON at line %d: %s", path, je.line, je.text);
-	return spec;
-}
-
 static char *netns_path_of(json_t *spec)
 {
 	size_t i;
@@ -189,17 +175,20 @@ static void publish_create(struct task *t, const Containerd__Task__V2__CreateTas
 
 static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struct task *t, pv_error *err)
 {
-	json_t *spec = read_spec(req->bundle, err);
+	json_t *spec = shim_read_spec(req->bundle, err);
 	if (spec == NULL)
 		return -1;
-	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC. */
-	_cleanup_free_ char *netns = strcmp(t->id, pod_id) == 0 ? netns_path_of(spec) : NULL;
+	/* The sandbox brings the pod's network namespace (CNI's): it becomes the VM's NIC; and
+	 * its cgroup (where runc would put the pause process): the VMM joins it. */
+	bool sandbox = strcmp(t->id, pod_id) == 0;
+	_cleanup_free_ char *netns = sandbox ? netns_path_of(spec) : NULL;
+	const char *cgroup = sandbox ? shim_spec_cgroups_path(spec) : NULL;
 	struct pod_resources res = pod_resources_of(spec);
 	const char *type = annotation(spec, ANNOTATION_CONTAINER_TYPE);
 	t->cri_sandbox = type && strcmp(type, "sandbox") == 0;
-	int r = shim_spec_check(spec, type != NULL, strcmp(t->id, pod_id) == 0, err);
+	int r = shim_spec_check(spec, type != NULL, sandbox, err);
 	if (r == 0)
-		r = pod_boot(pod, netns, &res, task_publish_oom, err);
+		r = pod_boot(pod, netns, cgroup, &res, task_publish_oom, err);
 	if (r == 0)
 		r = container_fs_setup(t->id, t->bundle, req->rootfs, req->n_rootfs, pod_shared_dir(pod),
 				       pod_id, spec, &t->fs, err);

@@ -33,8 +33,12 @@ int shim_serve(const struct shim_opts *o, int listen_fd, pv_error *err);
 /* Refuses what a VM cannot do (spec_check.c): the host's network (a CRI sandbox's), pid or
  * ipc namespace, Bidirectional mount propagation. */
 int shim_spec_check(json_t *spec, bool cri, bool sandbox, pv_error *err);
+/* The bundle's config.json (bundle.c); the error names the file. */
+json_t *shim_read_spec(const char *bundle, pv_error *err);
 /* The pod a container belongs to: its sandbox id, or its own id (plain `ctr run`). */
 int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err);
+/* The spec's linux.cgroupsPath (CRI: the pod's cgroup parent and the sandbox id), or NULL. */
+const char *shim_spec_cgroups_path(json_t *spec);
 /* Whether a shim answers on the socket path. */
 bool shim_listening(const char *path);
 /* The pod's shim socket: <state_root>/shim/<hash of namespace and pod>.sock */

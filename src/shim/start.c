@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,24 +15,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-int shim_pod_of_bundle(const char *bundle, const char *id, char **pod_id, bool *is_sandbox, pv_error *err)
-{
-	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "%s/config.json", bundle) < 0)
-		return pv_error_set(err, ENOMEM, "config.json");
-	json_error_t je;
-	json_t *spec = json_load_file(path, 0, &je);
-	if (spec == NULL)
-		return pv_error_set_plain(err, EINVAL, "%s: invalid JSON at line %d: %s", path, je.line, je.text);
-	json_t *ann = json_object_get(spec, "annotations");
-	const char *type = json_string_value(json_object_get(ann, ANNOTATION_CONTAINER_TYPE));
-	const char *sandbox = json_string_value(json_object_get(ann, ANNOTATION_SANDBOX_ID));
-	*is_sandbox = type == NULL || strcmp(type, "sandbox") == 0 || sandbox == NULL;
-	*pod_id = strdup(*is_sandbox ? id : sandbox);
-	json_decref(spec);
-	return *pod_id ? 0 : pv_error_set(err, ENOMEM, "pod id");
-}
 
 int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *err)
 {

@@ -4,13 +4,14 @@
 # (accel = kvm), podvm-auto (the default pool, auto, with pool_idle = 6) and podvm-pool
 # (pool = 1); the test, pause and nettools images imported;
 # `cri` (tests/cri/cri.py against it), `jget`, and on exit every pod removed, containerd
-# stopped, its mounts, cgroups and bridge gone. Source lib.sh first.
+# stopped, its mounts, cgroups (CGROUP_PARENT, CGROUP_SLICE) and bridge gone. Source lib.sh first.
 SHIM_DIR=$(dirname "${SHIM:-$ROOT/build/release/src/shim/containerd-shim-podvm-v2}")
 CRI_PY=$ROOT/tests/cri/cri.py
 CTD=$TMP/containerd
 SUFFIX=${TMP##*.}
 BRIDGE=pvcri$(printf '%s' "$SUFFIX" | md5sum | cut -c1-8)  # 13 chars: under IFNAMSIZ
 CGROUP_PARENT=/podvm-cri-$SUFFIX
+CGROUP_SLICE=podvmcri$SUFFIX.slice  # a parent in systemd's form: no dash, a root slice
 IMG=docker.io/library/podvm-test:latest
 export PODVM_CRI_STUBS=$TMP/cri
 mkdir -p "$CTD/cni" "$TMP/logs"
@@ -113,7 +114,7 @@ t_result() {
 # Kills whatever is left in this test's cgroups (runc containers of a failed run), removes them.
 remove_cgroups() {
 	local d
-	find /sys/fs/cgroup/*"$CGROUP_PARENT" -depth -type d 2>/dev/null | while read -r d; do
+	find /sys/fs/cgroup/*"$CGROUP_PARENT" /sys/fs/cgroup/*/"$CGROUP_SLICE" -depth -type d 2>/dev/null | while read -r d; do
 		xargs -r kill -KILL <"$d/cgroup.procs" 2>/dev/null
 		rmdir "$d" 2>/dev/null || { sleep 0.2; rmdir "$d" 2>/dev/null; }
 	done

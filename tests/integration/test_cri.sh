@@ -19,6 +19,26 @@ else
 fi'
 LOG_LINE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+) '
 
+# cgroup_dirs POD [CGROUP]: the pod's cgroup in every cgroup hierarchy this host mounts; runc
+# puts the pause process there. CGROUP: from the sandbox's linux.cgroupsPath, by default the
+# cgroup parent and the sandbox id (containerd's cgroupfs form).
+cgroup_dirs() {
+	findmnt -rn -t cgroup,cgroup2 -o TARGET | sed "s|\$|${2:-$CGROUP_PARENT/$1}|"
+}
+# expect_in_cgroup WHAT PID POD [CGROUP]: PID is in the pod's cgroup in each hierarchy.
+expect_in_cgroup() {
+	local d out=""
+	for d in $(cgroup_dirs "$3" "${4:-}"); do
+		grep -qx "$2" "$d/cgroup.procs" 2>/dev/null || out="$out $d"
+	done
+	[ -n "$2" ] && [ -n "$(cgroup_dirs "$3")" ] && [ -z "$out" ]
+	t_result "$1" $? "pid '$2' not in:$out"
+}
+# expect_cgroup_gone WHAT POD [CGROUP]
+expect_cgroup_gone() {
+	expect_eq "$1" "" "$(ls -d $(cgroup_dirs "$2" "${3:-}") 2>/dev/null)"
+}
+
 # pod_flow HANDLER: what kubelet does for one pod with this runtime handler.
 pod_flow() {
 	local h=$1 name=pod-$1 pod c1 c2 c3 st out rc
@@ -85,6 +105,9 @@ pod_flow() {
 		fi
 		expect_eq "$h: the pod's VMM is a running QEMU" qemu-system-x86 \
 			"$(ps -o comm= -p "$(cat "$pidfile" 2>/dev/null)" 2>&1 | cut -c1-15)"
+		# Its memory and CPU are the pod's, as a runc pod's pause process's are.
+		expect_in_cgroup "$h: the pod's VMM is in the pod's cgroup in every hierarchy" \
+			"$(cat "$pidfile" 2>/dev/null)" "$pod"
 		expect_match "$h: the pod's VM was $how" "^$how in [0-9]+ ms" "$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
 	fi
 	# What a pod's containers share (kubelet: network, IPC and UTS of the pod; own PID ns).
@@ -179,6 +202,7 @@ c3 CONTAINER_EXITED" "$(echo "$list" | awk '{print $2, $3}' | sort)"
 	expect_eq "$h: RemovePodSandbox: no container left" "" "$(cri list-containers 2>&1)"
 	expect_eq "$h: no veth left on the bridge" "" "$(ip -o link show master "$BRIDGE" 2>/dev/null)"
 	expect_eq "$h: no pod netns left" "" "$(ls "$CTD/state/io.containerd.grpc.v1.cri/netns" 2>/dev/null)"
+	expect_cgroup_gone "$h: RemovePodSandbox: the pod's cgroup is gone (its parent stays)" "$pod"
 }
 
 # conformance_flow HANDLER: what a Kubernetes user expects of any pod, runc's and podvm's
@@ -372,6 +396,23 @@ t "sized pod: StopPodSandbox" cri stop-pod "$pod"
 t "sized pod: RemovePodSandbox" cri remove-pod "$pod"
 leftovers "a sized podvm pod"
 
+# kubelet's systemd cgroup driver: a cgroup parent that is a slice, which containerd makes a
+# cgroupsPath "slice:cri-containerd:ID"; the VMM joins the cgroup runc would lay out for it.
+pod=$(cri run-pod sd --runtime-handler podvm --log-dir "$TMP/logs/sd" --cgroup-parent "$CGROUP_SLICE" 2>&1)
+t_result "systemd cgroup form: RunPodSandbox" $? "$pod"
+sd_cgroup=/$CGROUP_SLICE/cri-containerd-$pod.scope
+expect_in_cgroup "systemd cgroup form: the VMM is in $CGROUP_SLICE/cri-containerd-<id>.scope in every hierarchy" \
+	"$(cat "$PODVM_STATE_DIR/$pod/vmm.pid" 2>/dev/null)" "$pod" "$sd_cgroup"
+t "systemd cgroup form: StopPodSandbox" cri stop-pod "$pod"
+t "systemd cgroup form: RemovePodSandbox" cri remove-pod "$pod"
+expect_cgroup_gone "systemd cgroup form: the pod's scope is gone" "$pod" "$sd_cgroup"
+# A slice name systemd would refuse fails the pod's start, naming it, before any VM runs.
+out=$(cri run-pod badslice --runtime-handler podvm --log-dir "$TMP/logs/badslice" --cgroup-parent "bad--$CGROUP_SLICE" 2>&1)
+t_result "systemd cgroup form: a bad slice fails RunPodSandbox" "$([ $? -ne 0 ] && echo 0 || echo 1)" "$out"
+expect_match "systemd cgroup form: ... naming the cgroup path" "cgroup path bad--$CGROUP_SLICE:cri-containerd:[0-9a-f]+: the slice has an empty component" "$out"
+cri remove-all-pods >/dev/null 2>&1
+leftovers "pods in systemd-form cgroups"
+
 # A RuntimeClass whose runtime options name a config file without templates: cold boots.
 pod=$(cri run-pod cold --runtime-handler podvm-cold --log-dir "$TMP/logs/cold" --cgroup-parent "$CGROUP_PARENT" 2>&1)
 t_result "runtime options: RunPodSandbox (podvm-cold)" $? "$pod"
@@ -493,6 +534,25 @@ sleep 0.5
 expect_eq "killed VMM: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
 expect_eq "killed VMM: no veth left on the bridge" "" "$(ip -o link show master "$BRIDGE" 2>/dev/null)"
 leftovers "a killed VMM under a CRI pod"
+
+# The shim dies under a running pod (SIGKILL): containerd's `shim delete` kills the VMM and
+# removes the pod's cgroup, which no shim is left to remove.
+pod=$(cri run-pod crashed --runtime-handler podvm --log-dir "$TMP/logs/crashed" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "killed shim: RunPodSandbox" $? "$pod"
+vmm=$(cat "$PODVM_STATE_DIR/$pod/vmm.pid" "$PODVM_STATE_DIR/$pod/vm/vmm.pid" 2>/dev/null | head -1)
+expect_in_cgroup "killed shim: the VMM is in the pod's cgroup" "$vmm" "$pod"
+pkill -KILL -f -- "containerd-shim-podvm-v2 .*-id $pod .*-address $CTD/c.sock"
+t_result "killed shim: kill -9 the pod's shim" $?
+for i in $(seq 100); do [ "$(jget "$(cri pod-status "$pod" 2>&1)" state)" = SANDBOX_NOTREADY ] && break; sleep 0.1; done
+expect_eq "killed shim: the sandbox is NOTREADY" SANDBOX_NOTREADY "$(jget "$(cri pod-status "$pod" 2>&1)" state)"
+gone() { ! ps -o stat= -p "$1" | grep -q '^[^Z]'; }  # exited (a zombie has left its cgroups)
+for i in $(seq 50); do gone "$vmm" && break; sleep 0.1; done
+t "killed shim: its VMM is gone (or a zombie)" gone "$vmm"
+for i in $(seq 50); do [ -z "$(ls -d $(cgroup_dirs "$pod") 2>/dev/null)" ] && break; sleep 0.1; done
+expect_cgroup_gone "killed shim: the pod's cgroup is gone" "$pod"
+t "killed shim: StopPodSandbox" cri stop-pod "$pod"
+t "killed shim: RemovePodSandbox" cri remove-pod "$pod"
+leftovers "a killed shim under a CRI pod"
 
 # Host interfaces: only the test's bridge was added (no veth, no tap left behind).
 HOST_LINKS_AFTER=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
