@@ -109,6 +109,14 @@ pod_flow() {
 		expect_in_cgroup "$h: the pod's VMM is in the pod's cgroup in every hierarchy" \
 			"$(cat "$pidfile" 2>/dev/null)" "$pod"
 		expect_match "$h: the pod's VM was $how" "^$how in [0-9]+ ms" "$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+		# Jailed (test_jail.sh has the details): seccomp, no_new_privs, a uid of its own, 9p's
+		# capabilities only, and a root without the host's files.
+		local vmm
+		vmm=$(cat "$pidfile" 2>/dev/null)
+		expect_eq "$h: the pod's VMM is jailed" "2 1 000000000800001b own no-etc" \
+			"$(awk '$1 == "Seccomp:" || $1 == "NoNewPrivs:" || $1 == "CapEff:" {printf "%s ", $2}' "/proc/$vmm/status")$(
+			[ "$(awk '$1 == "Uid:" {print $2}' "/proc/$vmm/status")" -ge $((0x60000000)) ] && echo own) $(
+			[ -e "/proc/$vmm/root/etc" ] || echo no-etc)"
 	fi
 	# What a pod's containers share (kubelet: network, IPC and UTS of the pod; own PID ns).
 	expect_eq "$h: c1 and c2 share the pod's IPC namespace" \

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -111,6 +112,13 @@ static int jailed_child(const struct pv_jail *j)
 	return 0;
 }
 
+static void *idle_thread(void *arg)
+{
+	char c;
+	(void)!read(*(int *)arg, &c, 1);
+	return NULL;
+}
+
 static void test_enter(void)
 {
 	if (geteuid() != 0) {
@@ -122,11 +130,23 @@ static void test_enter(void)
 	ok(pv_jail_init(&j, at("root3"), &e) == 0 && pv_jail_add(&j, at("a/b/f"), 0, &e) == 0, "plan");
 	j.uid_base = 0x60000000;
 	j.keep_caps = 0;
+	/* The parent has another thread, as the shim has: the child must not wait for it
+	 * (glibc's set*id wrappers would, forever). */
+	int p[2];
+	pthread_t idle;
+	ok(pipe(p) == 0 && pthread_create(&idle, NULL, idle_thread, &p[0]) == 0, "a second thread");
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | pv_jail_clone_flags(&j), NULL, NULL, NULL, NULL);
 	if (pid == 0)
 		_exit(jailed_child(&j));
 	int status = -1;
-	waitpid(pid, &status, 0);
+	for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (waitpid(pid, &status, WNOHANG) == 0) {  /* stuck: 10 s */
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	close(p[1]);
+	pthread_join(idle, NULL);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a child in the jail (PID 1) sees only its file and its own /proc, as a uid of its own (exit %d)",
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	struct stat st;

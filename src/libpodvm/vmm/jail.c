@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <grp.h>
 
 #define MAX_LINKS 16  /* links followed for one path, as the kernel's 40 but tighter */
 
@@ -300,8 +299,10 @@ static int drop_privileges(const struct pv_jail *j, pid_t pid, int *step)
 	if (!j->userns) {
 		*step = STEP_CREDENTIALS;
 		id_t id = j->uid_base + (id_t)pid;
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresgid(id, id, id) < 0 ||
-		    setresuid(id, id, id) < 0)
+		/* Raw system calls: glibc's wrappers would wait for the parent's other threads,
+		 * which a cloned child has not got, to change their credentials too. */
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+		    syscall(SYS_setresgid, id, id, id) < 0 || syscall(SYS_setresuid, id, id, id) < 0)
 			return -errno;
 	}
 	*step = STEP_CAPABILITIES;
