@@ -4,6 +4,7 @@
 #include "sandbox-internal.h"
 #include "cleanup.h"
 #include "mounts.h"
+#include "net/net_record.h"
 #include "owner.h"
 #include "util.h"
 #include "vmm/qemu.h"
@@ -24,6 +25,7 @@ static void gc_state(const struct pv_paths *paths, const char *name)
 		return;
 	pv_unmount_below(data);  /* what its share carried in */
 	(void)pv_rm_rf(data, NULL);
+	pv_net_record_take_down(state);  /* a `podvm run --network`'s: CNI DEL, its namespace */
 	(void)pv_rm_rf(state, NULL);
 }
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <linux/vm_sockets.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define AGENT_VSOCK_PORT 1024
@@ -128,6 +129,10 @@ static int boot_failed(struct pv_sandbox *sb, const char *stopped, bool killed, 
 	pv_vm_log_find(sb->vm.console_path, "Kernel panic", console, sizeof(console));
 	const char *sep = console[0] ? "; console: " : "";
 	pv_error_release(err);
+	/* QEMU (-no-reboot) ends by itself, status 0, when its guest resets or shuts down: what
+	 * the watch says, unless QEMU was gone before the watch could connect. */
+	if (!stopped[0] && !alive && !sb->vm.adopted && WIFEXITED(sb->vm.wait_status) && WEXITSTATUS(sb->vm.wait_status) == 0)
+		stopped = strstr(console, "Kernel panic") ? "the guest reset (a kernel panic reboots it)" : "the guest shut down";
 	if (stopped[0]) {
 		snprintf(why, len, "%s", stopped);
 		return pv_error_set_plain(err, ECHILD, "%s: %s%s%s",

@@ -113,7 +113,7 @@ pod_flow() {
 		# capabilities only, and a root without the host's files.
 		local vmm
 		vmm=$(cat "$pidfile" 2>/dev/null)
-		expect_eq "$h: the pod's VMM is jailed" "2 1 000000000800001b own no-etc" \
+		expect_eq "$h: the pod's VMM is jailed (CapEff NoNewPrivs Seccomp)" "000000000800001b 1 2 own no-etc" \
 			"$(awk '$1 == "Seccomp:" || $1 == "NoNewPrivs:" || $1 == "CapEff:" {printf "%s ", $2}' "/proc/$vmm/status")$(
 			[ "$(awk '$1 == "Uid:" {print $2}' "/proc/$vmm/status")" -ge $((0x60000000)) ] && echo own) $(
 			[ -e "/proc/$vmm/root/etc" ] || echo no-etc)"

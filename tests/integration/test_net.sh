@@ -257,6 +257,19 @@ expect_match "a single-plugin .conf file (cniVersion 0.4.0) works too" "inet $SZ
 	"$("$PODVM" run --network "single-$SUFFIX" "$IMG" ip -o -4 addr show dev eth0 2>&1)"
 net_leftovers "a single-plugin .conf network"
 
+# A run on a network killed by SIGKILL cannot take its network down: the next run does
+# (CNI DEL as the killed run's record says: veth, IP, portmap rules; then its namespace).
+"$PODVM" run --network "$NET4" -p "$HOST_PORT:8080" "$IMG" sh -c 'echo ready; sleep 60' >"$TMP/killed.out" 2>&1 &
+killed=$!
+wait_for_text "$TMP/killed.out" ready
+t_result "SIGKILL: a run on a network with a published port started" $? "$(cat "$TMP/killed.out")"
+kill -KILL $killed
+for i in $(seq 100); do pgrep -f -- "qemu-system.*$PODVM_STATE_DIR/" >/dev/null || break; sleep 0.1; done
+ls "$IPAM"/*/ 2>/dev/null | grep -q '^[0-9]'
+t_result "SIGKILL: ... its IP was still allocated (the killed run could not free it)" $? "$(ls -R "$IPAM" 2>&1)"
+t "SIGKILL: the next run works" "$PODVM" run "$IMG" true
+net_leftovers "a run on a network killed by SIGKILL, then another run"
+
 # Host interfaces: only this test's bridges were added (no veth, no tap left behind).
 HOST_LINKS_AFTER=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
 extra=$(comm -13 <(echo "$HOST_LINKS_BEFORE") <(echo "$HOST_LINKS_AFTER") | grep -v '^pvn[46mxyz]'"$TAG"'$' | tr '\n' ' ')

@@ -2,6 +2,7 @@
 #include "cleanup.h"
 #include "net/cni.h"
 #include "net/netns.h"
+#include "net/net_record.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -15,6 +16,8 @@ struct pv_container_net {
 	struct pv_cni_conflist list;
 	char *container_id;
 	json_t *runtime;      /* capability args: portMappings */
+	char *conf_dir;
+	char *dir;            /* the sandbox's state dir: the namespace and the record (net_record.h) */
 	char *netns;          /* set once the namespace exists */
 	json_t *result;       /* set once ADD succeeded */
 	struct pv_pod_net pod;
@@ -58,6 +61,10 @@ int pv_container_net_new(const struct pv_container_net_options *o, const char *c
 		return pv_error_set(err, ENOMEM, "network %s", o->network);
 	}
 	n->pod.tap_fd = -1;
+	if ((n->conf_dir = strdup(pv_cni_conf_dir(o->conf_dir))) == NULL) {
+		pv_container_net_free(n);
+		return pv_error_set(err, ENOMEM, "network %s", o->network);
+	}
 	if (load(n, o, err) < 0) {
 		pv_container_net_free(n);
 		return pv_error_prefix(err, "network %s", o->network);
@@ -71,16 +78,24 @@ static struct pv_cni_call cni_call(const struct pv_container_net *n)
 	return (struct pv_cni_call){ &n->list, n->container_id, n->netns, CONTAINER_IFNAME, n->runtime };
 }
 
+/* Before ADD (a run killed during it still gets its DEL) and after, with the result. */
+static int write_record(const struct pv_container_net *n, pv_error *err)
+{
+	struct pv_net_record r = { n->conf_dir, n->list.name, n->container_id, n->netns, CONTAINER_IFNAME,
+				   n->runtime, n->result };
+	return pv_net_record_write(n->dir, &r, err);
+}
+
 static int up(struct pv_container_net *n, const char *dir, pv_error *err)
 {
 	_cleanup_free_ char *path = NULL;
-	if (asprintf(&path, "%s/" PV_NETNS_FILE, dir) < 0)
+	if ((n->dir = strdup(dir)) == NULL || asprintf(&path, "%s/" PV_NETNS_FILE, dir) < 0)
 		return pv_error_set(err, ENOMEM, "netns");
 	if (pv_netns_create(path, err) < 0)
 		return -1;
 	n->netns = steal_pointer(&path);
 	struct pv_cni_call c = cni_call(n);
-	if (pv_cni_add(&c, &n->result, err) < 0)
+	if (write_record(n, err) < 0 || pv_cni_add(&c, &n->result, err) < 0 || write_record(n, err) < 0)
 		return -1;
 	if (pv_pod_net_attach(n->netns, &n->pod, err) < 0)
 		return -1;
@@ -104,6 +119,8 @@ static void down(struct pv_container_net *n)
 		pv_netns_remove(n->netns);
 	free(n->netns);
 	n->netns = NULL;
+	if (n->dir)
+		pv_net_record_remove(n->dir);
 }
 
 int pv_container_net_up(struct pv_container_net *n, const char *dir, pv_error *err)
@@ -128,5 +145,7 @@ void pv_container_net_free(struct pv_container_net *n)
 	pv_cni_conflist_clear(&n->list);
 	json_decref(n->runtime);
 	free(n->container_id);
+	free(n->conf_dir);
+	free(n->dir);
 	free(n);
 }
