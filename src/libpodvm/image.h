@@ -28,9 +28,7 @@ void pv_image_config_clear(struct pv_image_config *cfg);
  *    path to it, dest is not created, cfg is left empty.
  * On failure nothing is left at dest or scratch, and the error names the image and the part
  * at fault: "image /x/y.tar: layer 2: unexpected EOF".
- * Blobs named by digest are checked against it. Extraction changes the process's working
- * directory for its duration (libarchive writes relative to it): no other thread may rely
- * on the working directory meanwhile. */
+ * Blobs named by digest are checked against it. */
 int pv_image_prepare(const char *ref, const char *dest, const char *scratch, char **rootfs,
 		     struct pv_image_config *cfg, pv_error *err);
 
@@ -48,8 +46,8 @@ int pv_image_config_parse(struct json_t *doc, struct pv_image_config *cfg, pv_er
 /* Applies one layer tarball (plain, gzip or zstd, detected from content) onto the rootfs
  * directory rootfs_dirfd, following the OCI layer rules: ".wh.NAME" removes NAME from the
  * lower layers, ".wh..wh..opq" empties its directory of lower-layer content; whiteouts of a
- * layer apply before its own entries. No entry may write outside the rootfs (absolute
- * paths, "..", and paths through symlinks are refused). Ownership, modes, times, hard and
- * symbolic links and device nodes are restored (unprivileged: no ownership, no devices).
- * Changes the working directory while it runs, as pv_image_prepare. */
+ * layer apply before its own entries. Every name (whiteouts and hard link targets too)
+ * resolves inside the rootfs as containerd resolves it: "..", absolute names and symlinks
+ * of any layer lead within the rootfs, never out of it. Ownership, modes, times, hard and
+ * symbolic links and device nodes are restored (unprivileged: no ownership, no devices). */
 int pv_layer_apply(const char *layer_path, int rootfs_dirfd, pv_error *err);

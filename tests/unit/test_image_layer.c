@@ -1,6 +1,7 @@
 /* pv_layer_apply: the OCI layer rules (whiteouts, opaque directories), compression
- * detection, metadata, and refusal of everything that would write outside the rootfs.
- * Layers are built here with libarchive's writer. */
+ * detection, metadata, and names resolved inside the rootfs as containerd resolves them
+ * (symlinks, "..", absolute names), so that nothing is written outside it. Layers are
+ * built here with libarchive's writer. */
 #include "tap.h"
 #include "image.h"
 #include "util.h"
@@ -49,6 +50,9 @@ struct ent {
 #define H(p, t) { .type = 'h', .path = (p), .data = (t) }
 
 static char tmp[] = "/tmp/podvm-test-layer-XXXXXX";
+/* tmp/outside sits next to every rootfs (tmp/root-N) and must stay empty; tmp/secret is a
+ * host file that no hard link may reach. */
+static char outside[PATH_MAX], secret[PATH_MAX];
 static int n_layers, n_roots;
 
 static mode_t ent_type(char t)
@@ -149,6 +153,24 @@ static bool has(const char *msg, const char *part)
 	return found;
 }
 
+static bool outside_empty(void)
+{
+	int n = 0;
+	DIR *d = opendir(outside);
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return d && n == 2;
+}
+
+static bool secret_untouched(void)
+{
+	struct stat st;
+	return stat(secret, &st) == 0 && st.st_nlink == 1 &&
+	       content_is(AT_FDCWD, secret, "host secret");
+}
+
 static void test_whiteout_removes_lower(void)
 {
 	char root[PATH_MAX];
@@ -237,7 +259,7 @@ static void test_metadata(void)
 	struct stat st, st2;
 	char target[16] = "";
 	ok(APPLY(layer, 'n', fd, NULL) == 0, "metadata: layer applies");
-	/* Unprivileged, libarchive drops set-id bits of files it cannot chown. */
+	/* Unprivileged, set-id bits are dropped: the file is ours, not uid 1000's. */
 	mode_t want = geteuid() == 0 ? 04755 : 0755;
 	ok(fstatat(fd, "suid", &st, 0) == 0 && (st.st_mode & 07777) == want &&
 	   st.st_mtime == 12345, "metadata: mode with setuid bit and mtime");
@@ -258,10 +280,8 @@ static void test_metadata(void)
 
 static void test_replacements(void)
 {
-	char root[PATH_MAX], outside[PATH_MAX];
+	char root[PATH_MAX];
 	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
-	pathf(outside, "%s/outside-repl", tmp);
-	mkdir(outside, 0755);
 	const struct ent lower[] = {
 		D("x"), D("x/y"), F("x/y/z", "Z"), L("s", outside),
 		D("d"),
@@ -275,16 +295,33 @@ static void test_replacements(void)
 	ok(content_is(fd, "x", "file now"), "replacement: a file replaces a non-empty directory");
 	ok(fstatat(fd, "s", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
 	   content_is(fd, "s/f", "F"), "replacement: a directory replaces a symlink");
-	strcat(outside, "/f");
-	ok(!exists_at(AT_FDCWD, outside), "replacement: nothing written where the symlink pointed");
+	ok(outside_empty(), "replacement: nothing written where the symlink pointed");
 	ok(fstatat(fd, "d", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode),
 	   "replacement: a symlink replaces a directory");
 }
 
-/* Each layer must fail, name the entry, and leave nothing at outside/. */
+/* The upper layer (over lower, if any) applies and writes content at path inside the
+ * rootfs, nothing outside it. */
+static void expect_inside(const char *what, const struct ent *lower, size_t n_lower,
+			  const struct ent *upper, size_t n_upper, const char *path,
+			  const char *content)
+{
+	char root[PATH_MAX];
+	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
+	ok((n_lower == 0 || apply(lower, n_lower, 'n', fd, NULL) == 0) &&
+	   apply(upper, n_upper, 'g', fd, NULL) == 0, "%s: layers apply", what);
+	ok(content_is(fd, path, content), "%s: lands at %s in the rootfs", what, path);
+	ok(outside_empty() && secret_untouched(), "%s: nothing written outside", what);
+}
+#define INSIDE(what, lower, upper, path, content) \
+	expect_inside(what, lower, sizeof(lower) / sizeof(lower[0]), upper, \
+		      sizeof(upper) / sizeof(upper[0]), path, content)
+
+/* The upper layer must fail, naming the entry and what is wrong, and leave the outside
+ * alone. */
 static void expect_refused(const char *what, const struct ent *lower, size_t n_lower,
 			   const struct ent *upper, size_t n_upper, const char *name,
-			   const char *outside)
+			   const char *why)
 {
 	char root[PATH_MAX];
 	char *msg = NULL;
@@ -292,50 +329,164 @@ static void expect_refused(const char *what, const struct ent *lower, size_t n_l
 	if (n_lower && apply(lower, n_lower, 'n', fd, NULL) < 0)
 		ok(false, "%s: lower layer applies", what);
 	ok(apply(upper, n_upper, 'g', fd, &msg) < 0, "%s: refused", what);
-	ok(has(msg, name) && has(msg, "unsafe path"), "%s: the message names the entry", what);
+	ok(has(msg, name) && has(msg, why), "%s: the message names the entry", what);
 	diag("error: %s", msg ? msg : "(none)");
-	ok(!exists_at(AT_FDCWD, outside), "%s: nothing written outside", what);
+	ok(outside_empty() && secret_untouched(), "%s: nothing written outside", what);
 	free(msg);
 }
 
-static void test_escapes(void)
+/* ".." and absolute names are cleaned as containerd cleans them: "../x" is "x". */
+static void test_names_clamped(void)
 {
-	char outside[PATH_MAX], target[PATH_MAX], evil[PATH_MAX];
-	pathf(outside, "%s/outside", tmp);
-	mkdir(outside, 0755);
-	pathf(evil, "%s/evil", outside);
-	/* Roots are tmp/root-N: "../outside/evil" from there is tmp/outside/evil. */
+	char abs_name[PATH_MAX];
+	const struct ent none[] = { D("empty") };
 	const struct ent dotdot[] = { F("ok", "fine"), F("../outside/evil", "x") };
-	expect_refused("\"..\"", NULL, 0, dotdot, 2, "../outside/evil", evil);
-	const struct ent inner[] = { D("a"), F("a/../../outside/evil", "x") };
-	expect_refused("inner \"..\"", NULL, 0, inner, 2, "a/../../outside/evil", evil);
-	pathf(target, "%s/evil", outside);
-	const struct ent absolute[] = { F(target, "x") };
-	expect_refused("absolute path", NULL, 0, absolute, 1, target, evil);
-	const struct ent lower[] = { L("link", outside) };
-	const struct ent through[] = { F("link/evil", "x") };
-	expect_refused("symlink of a lower layer", lower, 1, through, 1, "link/evil", evil);
-	const struct ent same[] = { L("up", "../outside"), F("up/evil", "x") };
-	expect_refused("symlink of the same layer", NULL, 0, same, 2, "up/evil", evil);
-	const struct ent hard[] = { H("evil", "../outside/victim") };
-	expect_refused("hard link target", NULL, 0, hard, 1, "../outside/victim", evil);
+	INSIDE("\"..\"", none, dotdot, "outside/evil", "x");
+	const struct ent inner[] = { D("a"), F("a/../../../outside/evil", "x") };
+	INSIDE("inner \"..\"", none, inner, "outside/evil", "x");
+	pathf(abs_name, "%s/evil", outside);
+	const struct ent absolute[] = { F(abs_name, "x") };
+	INSIDE("absolute name", none, absolute, abs_name + 1, "x");
+	const struct ent hard[] = { F("mine", "M"), H(abs_name, "/../mine") };
+	INSIDE("absolute hard link and target", none, hard, abs_name + 1, "M");
 }
 
-static void test_whiteout_through_symlink(void)
+/* Symlinks from any layer resolve inside the rootfs, as if it were "/". */
+static void test_symlinks_followed_inside(void)
 {
-	char root[PATH_MAX], outside[PATH_MAX], victim[PATH_MAX];
+	char up_outside[PATH_MAX], inside[PATH_MAX];
+	struct stat st;
+	const struct ent none[] = { D("empty") };
+	const struct ent usr[] = { D("usr"), D("usr/lib2"), L("lib2", "usr/lib2") };
+	const struct ent foo[] = { F("lib2/foo", "merged") };
+	INSIDE("merged /usr", usr, foo, "usr/lib2/foo", "merged");
+	const struct ent dangling[] = { L("lib3", "usr/lib3"), F("lib3/foo", "made") };
+	INSIDE("link to a missing directory", none, dangling, "usr/lib3/foo", "made");
+	const struct ent run[] = { D("var"), D("run2"), L("var/run2", "/run2") };
+	const struct ent x[] = { F("var/run2/x", "abs") };
+	INSIDE("absolute link", run, x, "run2/x", "abs");
+	ok(stat("/run2/x", &st) < 0, "absolute link: nothing at the host's /run2/x");
+	/* From tmp/root-N, enough ".." reach "/", then the path of outside/. */
+	pathf(up_outside, "../../../../../../../..%s", outside);
+	pathf(inside, "%s/passwd", outside + 1);
+	const struct ent evil[] = { L("evil", up_outside) };
+	const struct ent passwd[] = { F("evil/passwd", "x") };
+	INSIDE("link up and out", evil, passwd, inside, "x");
+	const struct ent same[] = { L("up", "../outside"), F("up/evil", "x") };
+	INSIDE("link up, same layer", none, same, "outside/evil", "x");
+	const struct ent abs_link[] = { L("evil", outside) };
+	INSIDE("absolute link to outside", abs_link, passwd, inside, "x");
+	const struct ent deep[] = { L("a", "b/c"), D("b"), L("b/c", "../d"), D("d"),
+				    L("d/e", "/"), F("a/e/deep", "D") };
+	INSIDE("chain of links", none, deep, "deep", "D");
+}
+
+static bool is_link_to(int dirfd, const char *path, const char *want)
+{
+	char target[PATH_MAX] = "";
+	ssize_t n = readlinkat(dirfd, path, target, sizeof(target) - 1);
+	return n >= 0 && strcmp(target, want) == 0;
+}
+
+/* A symlink as the last component is replaced, never written through. */
+static void test_last_symlink_replaced(void)
+{
+	char root[PATH_MAX];
 	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
-	pathf(outside, "%s/outside-wh", tmp);
-	pathf(victim, "%s/victim", outside);
-	mkdir(outside, 0755);
-	close(open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-	const struct ent lower[] = { L("link", outside), L("up", "../outside-wh") };
+	const struct ent lower[] = { L("conf", secret), L("dir", outside), L("hard", secret) };
 	const struct ent upper[] = {
-		W("link/.wh.victim"), W("up/.wh.victim"), W("link/.wh..wh..opq"),
+		F("conf", "mine"), D("dir"), F("dir/f", "F"), F("mine", "M"), H("hard", "mine"),
+		L("sym", secret), L("sym", "elsewhere"),
 	};
 	ok(APPLY(lower, 'n', fd, NULL) == 0 && APPLY(upper, 'n', fd, NULL) == 0,
-	   "whiteout through a symlink: layer applies");
-	ok(exists_at(AT_FDCWD, victim), "whiteout through a symlink: removes nothing outside");
+	   "last symlink: layers apply");
+	ok(content_is(fd, "conf", "mine"), "last symlink: a file replaces it");
+	ok(content_is(fd, "dir/f", "F"), "last symlink: a directory replaces it");
+	ok(content_is(fd, "hard", "M"), "last symlink: a hard link replaces it");
+	ok(is_link_to(fd, "sym", "elsewhere"), "last symlink: a symlink replaces it");
+	ok(outside_empty() && secret_untouched(), "last symlink: nothing written outside");
+}
+
+static void test_hardlinks_inside(void)
+{
+	char root[PATH_MAX], up_secret[PATH_MAX], via_root[PATH_MAX];
+	struct stat st, st2;
+	const struct ent usr[] = {
+		D("usr"), D("usr/lib2"), F("usr/lib2/libc", "C"), L("lib2", "usr/lib2"),
+	};
+	const struct ent through[] = { H("lib2/libc.1", "lib2/libc") };
+	INSIDE("hard link through a link", usr, through, "usr/lib2/libc.1", "C");
+	const struct ent none[] = { D("empty") };
+	const struct ent up[] = { F("usr/x", "X"), L("up", "../../../.."), H("y", "up/usr/x") };
+	INSIDE("hard link target through a link up", none, up, "y", "X");
+	/* Targets that would be tmp/secret on the host are missing in the rootfs. */
+	const struct ent dotdot[] = { H("stolen", "../secret") };
+	expect_refused("hard link target \"..\"", NULL, 0, dotdot, 1, "stolen",
+		       "link target secret: No such file or directory");
+	pathf(via_root, "host%s", secret);
+	const struct ent host[] = { L("host", "/") };
+	const struct ent via_abs[] = { H("stolen", via_root) };
+	expect_refused("hard link target through an absolute link", host, 1, via_abs, 1,
+		       "stolen", "No such file or directory");
+	/* A link to a symlink links the symlink itself, still resolved in the rootfs. */
+	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
+	pathf(up_secret, "../../../../../..%s", secret);
+	const struct ent sym[] = { L("up", up_secret), H("stolen", "up") };
+	ok(APPLY(sym, 'n', fd, NULL) == 0 && is_link_to(fd, "stolen", up_secret) &&
+	   fstatat(fd, "up", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	   fstatat(fd, "stolen", &st2, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == st2.st_ino,
+	   "hard link to a symlink: the symlink is linked");
+	ok(secret_untouched(), "hard link to a symlink: the host file is not");
+}
+
+/* Whiteouts resolve inside the rootfs too: through a link, they hide what it leads to. */
+static void test_whiteouts_through_link(void)
+{
+	char root[PATH_MAX];
+	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
+	const struct ent lower[] = {
+		D("usr"), D("usr/lib2"), F("usr/lib2/old", "O"), F("usr/lib2/keep", "K"),
+		D("usr/share"), F("usr/share/a", "A"), D("usr/share/sub"), L("lib2", "usr/lib2"),
+		L("share", "/usr/share"),
+	};
+	const struct ent upper[] = {
+		W("lib2/.wh.old"), W("share/.wh..wh..opq"), F("share/new", "N"),
+	};
+	ok(APPLY(lower, 'n', fd, NULL) == 0 && APPLY(upper, 'n', fd, NULL) == 0,
+	   "whiteout through a link: layers apply");
+	ok(!exists_at(fd, "usr/lib2/old") && content_is(fd, "usr/lib2/keep", "K"),
+	   "whiteout through a link: removes the file it leads to");
+	ok(!exists_at(fd, "usr/share/a") && !exists_at(fd, "usr/share/sub") &&
+	   content_is(fd, "usr/share/new", "N"),
+	   "opaque whiteout through a link: empties the directory it leads to");
+	ok(is_link_to(fd, "lib2", "usr/lib2") && is_link_to(fd, "share", "/usr/share"),
+	   "whiteout through a link: the links stay");
+}
+
+/* Through links that would lead out, whiteouts find nothing to remove. */
+static void test_whiteout_through_escaping_link(void)
+{
+	char root[PATH_MAX], victim[PATH_MAX];
+	_cleanup_close_ int fd = new_rootfs(root, sizeof(root));
+	pathf(victim, "%s/victim", outside);
+	close(open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	const struct ent lower[] = { L("link", outside), L("up", "../outside") };
+	const struct ent upper[] = {
+		W("link/.wh.victim"), W("up/.wh.victim"), W("link/.wh..wh..opq"),
+		W("up/.wh..wh..opq"), W("../outside/.wh.victim"),
+	};
+	ok(APPLY(lower, 'n', fd, NULL) == 0 && APPLY(upper, 'n', fd, NULL) == 0,
+	   "whiteout through an escaping link: layer applies");
+	ok(exists_at(AT_FDCWD, victim),
+	   "whiteout through an escaping link: removes nothing outside");
+	unlink(victim);
+}
+
+static void test_link_loop(void)
+{
+	const struct ent loop[] = { L("loop", "loop"), F("loop/x", "x") };
+	expect_refused("symlink loop", NULL, 0, loop, 2, "loop/x",
+		       "Too many levels of symbolic links");
 }
 
 static void test_broken_layers(void)
@@ -389,6 +540,10 @@ int main(void)
 		printf("Bail out! mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
+	pathf(outside, "%s/outside", tmp);
+	pathf(secret, "%s/secret", tmp);
+	mkdir(outside, 0755);
+	pv_write_file(secret, "host secret", 11, 0644, NULL);
 	int fds = count_fds();
 	char cwd[PATH_MAX] = "", cwd_after[PATH_MAX] = "";
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
@@ -399,8 +554,13 @@ int main(void)
 	test_compression();
 	test_metadata();
 	test_replacements();
-	test_escapes();
-	test_whiteout_through_symlink();
+	test_names_clamped();
+	test_symlinks_followed_inside();
+	test_last_symlink_replaced();
+	test_hardlinks_inside();
+	test_whiteouts_through_link();
+	test_link_loop();
+	test_whiteout_through_escaping_link();
 	test_broken_layers();
 	ok(count_fds() == fds, "no file descriptor leaked");
 	ok(getcwd(cwd_after, sizeof(cwd_after)) && strcmp(cwd, cwd_after) == 0,

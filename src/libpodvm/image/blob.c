@@ -4,12 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 struct pv_hash {
@@ -71,15 +69,9 @@ int pv_blob_open(int dirfd, const struct pv_blob *blob, pv_error *err)
 {
 	/* The source may hold symlinks (docker save links duplicate layers); they must not
 	 * lead out of it. */
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, dirfd, blob->path, &how, sizeof(how));
-	if (fd < 0) {
-		int e = errno;
-		return pv_error_set_plain(err, e, "%s", strerror(e));
-	}
+	int fd = pv_root_open(dirfd, blob->path, O_RDONLY);
+	if (fd < 0)
+		return pv_error_set_plain(err, -fd, "%s", strerror(-fd));
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);

@@ -2,8 +2,10 @@
  *
  * An image source (an OCI layout directory, or a tarball unpacked into scratch) is read
  * through a directory fd. layout.c and archive.c turn a source into a plan (which config
- * and which layers, bottom first), image.c carries the plan out, layer.c unpacks tars. */
+ * and which layers, bottom first), image.c carries the plan out, layer.c unpacks tars,
+ * extract.c writes their entries inside the rootfs. */
 #pragma once
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -75,9 +77,34 @@ int pv_image_config_from_json(json_t *root, struct pv_image_config *cfg, pv_erro
 /* pv_layer_apply on an open layer; when digest is set the layer must hash to it, which is
  * checked before the rootfs is touched. */
 int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, pv_error *err);
-/* Plain, single-pass extraction of a tar (no whiteouts, no ownership) onto dirfd, with
- * the same refusal of paths that leave dirfd. */
+/* Plain, single-pass extraction of a tar (no whiteouts, no metadata) onto dirfd, every
+ * name resolved inside dirfd as for layers. */
 int pv_tar_extract_fd(int fd, int dirfd, pv_error *err);
+/* Sets *err from libarchive's last error on a. */
+int pv_archive_fail(struct archive *a, pv_error *err);
+
+/* extract.c: tar entries written inside a root directory. */
+/* An entry name cleaned as containerd cleans it ("../../x" and "/x" are "x"), split. */
+struct pv_entry_name {
+	char path[PATH_MAX];    /* "a/b/c"; "" for the root itself */
+	char dir[PATH_MAX];     /* "a/b", or "." */
+	const char *base;       /* "c", inside path */
+};
+int pv_entry_name_parse(const char *name, struct pv_entry_name *en, pv_error *err);
+/* openat2 of path with symlinks and ".." resolved as if rootfd were "/": the fd, or
+ * -errno. */
+int pv_root_open(int rootfd, const char *path, int flags);
+/* Writes entries inside rootfd; with layer, restores their metadata (owner as root,
+ * modes with set-id bits, xattrs, times), directories' at pv_extract_finish. */
+struct pv_extract;
+int pv_extract_new(int rootfd, bool layer, struct pv_extract **out, pv_error *err);
+/* Writes entry e of a (whose data is read) at en, replacing what is in the way: a hard
+ * link to link when that is set. Missing parent directories are made. */
+int pv_extract_entry(struct pv_extract *x, struct archive *a, struct archive_entry *e,
+		     const struct pv_entry_name *en, const struct pv_entry_name *link,
+		     pv_error *err);
+int pv_extract_finish(struct pv_extract *x, pv_error *err);
+void pv_extract_free(struct pv_extract *x);
 
 static inline void pv_json_decrefp(json_t **j)
 {
@@ -93,6 +120,10 @@ static inline void pv_archive_write_freep(struct archive **a)
 	if (*a)
 		archive_write_free(*a);
 }
+static inline void pv_extract_freep(struct pv_extract **x)
+{
+	pv_extract_free(*x);
+}
 static inline void pv_image_plan_clearp(struct pv_image_plan *plan)
 {
 	pv_image_plan_clear(plan);
@@ -101,3 +132,4 @@ static inline void pv_image_plan_clearp(struct pv_image_plan *plan)
 #define _cleanup_archive_read_ _cleanup_(pv_archive_read_freep)
 #define _cleanup_archive_write_ _cleanup_(pv_archive_write_freep)
 #define _cleanup_plan_ _cleanup_(pv_image_plan_clearp)
+#define _cleanup_extract_ _cleanup_(pv_extract_freep)

@@ -6,12 +6,10 @@
  * the digest) and collects the whiteouts, which are then applied; pass 2 extracts the
  * other entries. Nothing is changed before the whole layer has been read once.
  *
- * libarchive's disk writer extracts (ownership, modes, times, xattrs, links, devices) but
- * resolves names against the current directory, so pass 2 runs fchdir()ed into the rootfs.
- * Besides libarchive's own SECURE_* checks, every entry is checked here first: absolute
- * names and ".." are refused, and the parent directory must resolve beneath the rootfs
- * without crossing a symlink (openat2), so a symlink from any layer cannot redirect a
- * write or a removal outside the rootfs. */
+ * Every name, whiteouts and hard link targets included, resolves inside the rootfs as
+ * containerd resolves it (extract.c): a symlink from any layer is followed as if the
+ * rootfs were "/", so it can redirect a write or a removal within the rootfs, never out
+ * of it. */
 #include "image-internal.h"
 #include "util.h"
 
@@ -19,11 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/openat2.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define WH_PREFIX ".wh."
@@ -36,13 +30,6 @@ struct tar_input {
 	int fd;
 	struct pv_hash *hash;   /* NULL: no digest to check */
 	char buf[READ_BLOCK];
-};
-
-/* An entry name split into its cleaned form and the parts the checks need. */
-struct entry_name {
-	char path[PATH_MAX];    /* "a/b/c"; "" for the root itself */
-	char dir[PATH_MAX];     /* "a/b", or "." */
-	const char *base;       /* "c", inside path */
 };
 
 static la_ssize_t input_read(struct archive *a, void *data, const void **buf)
@@ -63,7 +50,7 @@ static la_ssize_t input_read(struct archive *a, void *data, const void **buf)
 	return n;
 }
 
-static int archive_fail(struct archive *a, pv_error *err)
+int pv_archive_fail(struct archive *a, pv_error *err)
 {
 	const char *msg = archive_error_string(a);
 	int e = archive_errno(a);
@@ -82,87 +69,35 @@ static int tar_open(struct tar_input *in, struct archive **out, pv_error *err)
 	archive_read_support_format_tar(a);
 	archive_read_support_format_empty(a);
 	if (archive_read_open(a, in, NULL, input_read, NULL) != ARCHIVE_OK)
-		return archive_fail(a, err);
+		return pv_archive_fail(a, err);
 	*out = steal_pointer(&a);
 	return 0;
 }
 
-/* Rewrites a name into plain "a/b/c" form (no "./", "//" or trailing "/"). Absolute
- * names and ".." are refused: every entry must stay inside the tree it is extracted to. */
-static int clean_path(const char *name, char *out, size_t size)
-{
-	size_t len = 0;
-	if (name[0] == '/')
-		return -EPERM;
-	for (const char *p = name; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t n = (size_t)(end - p);
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return -EPERM;
-		if (n > 0 && !(n == 1 && p[0] == '.')) {
-			if (len + n + 2 > size)
-				return -ENAMETOOLONG;
-			if (len > 0)
-				out[len++] = '/';
-			memcpy(out + len, p, n);
-			len += n;
-		}
-		p = *end ? end + 1 : end;
-	}
-	out[len] = '\0';
-	return 0;
-}
-
-static int parse_name(const char *name, struct entry_name *en, pv_error *err)
-{
-	int r = clean_path(name, en->path, sizeof(en->path));
-	if (r == -EPERM)
-		return pv_error_set_plain(err, EPERM, "%s: unsafe path (absolute or \"..\")", name);
-	if (r < 0)
-		return pv_error_set(err, -r, "%s", name);
-	char *slash = strrchr(en->path, '/');
-	en->base = slash ? slash + 1 : en->path;
-	snprintf(en->dir, sizeof(en->dir), "%.*s", slash ? (int)(slash - en->path) : 1,
-		 slash ? en->path : ".");
-	return 0;
-}
-
 /* Checks an entry and, when it is a hard link, its target; fills the cleaned names. */
-static int check_entry(struct archive_entry *e, struct entry_name *en, struct entry_name *link,
-		       pv_error *err)
+static int check_entry(struct archive_entry *e, struct pv_entry_name *en,
+		       struct pv_entry_name *link, pv_error *err)
 {
 	const char *name = archive_entry_pathname(e);
 	const char *target = archive_entry_hardlink(e);
 	if (name == NULL)
 		return pv_error_set_plain(err, EINVAL, "entry without a name");
-	int r = parse_name(name, en, err);
+	int r = pv_entry_name_parse(name, en, err);
 	if (r == 0 && target)
-		r = parse_name(target, link, err);
+		r = pv_entry_name_parse(target, link, err);
 	return r;
 }
 
-static bool is_whiteout(const struct entry_name *en)
+static bool is_whiteout(const struct pv_entry_name *en)
 {
 	return pv_str_has_prefix(en->base, WH_PREFIX);
 }
 
-static bool is_aufs_meta(const struct entry_name *en)
+static bool is_aufs_meta(const struct pv_entry_name *en)
 {
 	bool meta = pv_str_has_prefix(en->path, WH_META_PREFIX) ||
 		    strstr(en->path, "/" WH_META_PREFIX) != NULL;
 	return meta && strcmp(en->base, WH_OPAQUE) != 0;
-}
-
-/* Opens directory dir of the rootfs without crossing any symlink: -ELOOP when one is on
- * the way. */
-static int open_dir_beneath(int rootfd, const char *dir)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof(how));
-	return fd < 0 ? -errno : fd;
 }
 
 /* Pass 1: checks every name, collects the whiteouts. Entry data is read (and hashed)
@@ -171,7 +106,7 @@ static int scan_entries(struct tar_input *in, char ***whiteouts, pv_error *err)
 {
 	_cleanup_archive_read_ struct archive *a = NULL;
 	struct archive_entry *e;
-	struct entry_name en, link;
+	struct pv_entry_name en, link;
 	int r = tar_open(in, &a, err);
 	if (r < 0)
 		return r;
@@ -181,7 +116,7 @@ static int scan_entries(struct tar_input *in, char ***whiteouts, pv_error *err)
 		if (is_whiteout(&en) && !is_aufs_meta(&en) && pv_strv_push(whiteouts, en.path) < 0)
 			return pv_error_set(err, ENOMEM, "whiteouts");
 	}
-	return r == ARCHIVE_EOF ? 0 : archive_fail(a, err);
+	return r == ARCHIVE_EOF ? 0 : pv_archive_fail(a, err);
 }
 
 static int hash_start(struct tar_input *in, const char *digest, pv_error *err)
@@ -231,15 +166,15 @@ static int empty_dir(int dirfd, pv_error *err)
 	return r;
 }
 
-/* A missing directory, or one reached only through a symlink, holds nothing to hide:
- * in overlay terms the layer's own directory replaces a lower symlink wholesale, so
- * whatever the symlink points to stays untouched. */
+/* The directory resolves inside the rootfs like any entry's (lib/.wh.x removes usr/lib/x
+ * where lib -> usr/lib, as containerd does); one that is missing, or no directory, holds
+ * nothing to hide. */
 static int apply_whiteout(int rootfd, const char *name, pv_error *err)
 {
-	struct entry_name en;
-	if (parse_name(name, &en, err) < 0)
+	struct pv_entry_name en;
+	if (pv_entry_name_parse(name, &en, err) < 0)
 		return pv_error_code(*err);
-	_cleanup_close_ int dirfd = open_dir_beneath(rootfd, en.dir);
+	_cleanup_close_ int dirfd = pv_root_open(rootfd, en.dir, O_RDONLY | O_DIRECTORY);
 	if (dirfd == -ENOENT || dirfd == -ENOTDIR || dirfd == -ELOOP)
 		return 0;
 	if (dirfd < 0)
@@ -261,34 +196,6 @@ static int apply_whiteouts(int rootfd, char **whiteouts, pv_error *err)
 	return 0;
 }
 
-static int refuse_symlink_parent(int rootfd, const struct entry_name *en, int *dirfd,
-				 pv_error *err)
-{
-	*dirfd = open_dir_beneath(rootfd, en->dir);
-	if (*dirfd == -ELOOP || *dirfd == -EXDEV)
-		return pv_error_set_plain(err, EPERM, "unsafe path (through a symlink)");
-	/* Other failures (a parent still to be created) are libarchive's to handle. */
-	return 0;
-}
-
-/* Before libarchive writes an entry: refuse symlinks on the way, and, in a layer, clear a
- * lower directory that a non-directory replaces (libarchive would only rmdir it empty). */
-static int prepare_target(int rootfd, struct archive_entry *e, const struct entry_name *en,
-			  const struct entry_name *link, bool layer, pv_error *err)
-{
-	_cleanup_close_ int dirfd = -1, linkfd = -1;
-	struct stat st;
-	if (refuse_symlink_parent(rootfd, en, &dirfd, err) < 0)
-		return pv_error_code(*err);
-	if (archive_entry_hardlink(e) && refuse_symlink_parent(rootfd, link, &linkfd, err) < 0)
-		return pv_error_prefix(err, "link target %s", link->path);
-	if (!layer || dirfd < 0 || archive_entry_filetype(e) == AE_IFDIR)
-		return 0;
-	if (fstatat(dirfd, en->base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-		return 0;
-	return pv_rm_rf_at(dirfd, en->base, err);
-}
-
 /* Device nodes need CAP_MKNOD: an unprivileged podvm skips them in layers rather than
  * failing the image (the guest has devtmpfs on /dev). An image tarball has no business
  * holding devices or fifos at all. */
@@ -300,107 +207,36 @@ static bool skip_special(struct archive_entry *e, bool layer)
 	return type == AE_IFIFO && !layer;
 }
 
-static int copy_data(struct archive *a, struct archive *disk, pv_error *err)
+static int extract_entry(struct archive *a, struct archive_entry *e, struct pv_extract *x,
+			 bool layer, pv_error *err)
 {
-	const void *buf;
-	size_t size;
-	la_int64_t offset;
-	for (;;) {
-		int r = archive_read_data_block(a, &buf, &size, &offset);
-		if (r == ARCHIVE_EOF)
-			return 0;
-		if (r < ARCHIVE_WARN)
-			return archive_fail(a, err);
-		if (archive_write_data_block(disk, buf, size, offset) < ARCHIVE_WARN)
-			return archive_fail(disk, err);
-	}
-}
-
-static int write_entry(struct archive *a, struct archive_entry *e, struct archive *disk,
-		       pv_error *err)
-{
-	/* ARCHIVE_WARN is what an unprivileged run gets for a security.* xattr or an owner
-	 * it cannot set: not worth failing the image for. */
-	if (archive_write_header(disk, e) < ARCHIVE_WARN)
-		return archive_fail(disk, err);
-	if (archive_entry_size(e) > 0 && copy_data(a, disk, err) < 0)
-		return pv_error_code(*err);
-	if (archive_write_finish_entry(disk) < ARCHIVE_WARN)
-		return archive_fail(disk, err);
-	return 0;
-}
-
-static int extract_entry(struct archive *a, struct archive_entry *e, struct archive *disk,
-			 int rootfd, bool layer, pv_error *err)
-{
-	struct entry_name en, link;
+	struct pv_entry_name en, link;
 	if (check_entry(e, &en, &link, err) < 0)
 		return pv_error_code(*err);
 	if (en.path[0] == '\0' || is_aufs_meta(&en) || (layer && is_whiteout(&en)) ||
 	    skip_special(e, layer))
 		return 0;
-	archive_entry_set_pathname(e, en.path);
-	if (archive_entry_hardlink(e))
-		archive_entry_set_hardlink(e, link.path);
-	if (prepare_target(rootfd, e, &en, &link, layer, err) < 0 ||
-	    write_entry(a, e, disk, err) < 0)
+	if (pv_extract_entry(x, a, e, &en, archive_entry_hardlink(e) ? &link : NULL, err) < 0)
 		return pv_error_prefix(err, "%s", en.path);
 	return 0;
 }
 
-static int disk_open(bool layer, struct archive **out, pv_error *err)
-{
-	struct archive *disk = archive_write_disk_new();
-	if (disk == NULL)
-		return pv_error_set(err, ENOMEM, "archive");
-	int flags = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-	/* No user/group name lookup is installed on purpose: layer ownership is numeric and
-	 * must not be mapped through the host's /etc/passwd. */
-	if (layer)
-		flags |= ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-			 (geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0);
-	archive_write_disk_set_options(disk, flags);
-	*out = disk;
-	return 0;
-}
-
-static int extract_entries(struct archive *a, struct archive *disk, int rootfd, bool layer,
-			   pv_error *err)
-{
-	struct archive_entry *e;
-	int r;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		if (extract_entry(a, e, disk, rootfd, layer, err) < 0)
-			return pv_error_code(*err);
-	}
-	if (r != ARCHIVE_EOF)
-		return archive_fail(a, err);
-	/* Directory modes and times are set last, when their content is in place. */
-	if (archive_write_close(disk) < ARCHIVE_WARN)
-		return archive_fail(disk, err);
-	return 0;
-}
-
-/* Pass 2, with the current directory moved to the rootfs and back. */
+/* Pass 2. */
 static int extract_all(struct tar_input *in, int rootfd, bool layer, pv_error *err)
 {
 	_cleanup_archive_read_ struct archive *a = NULL;
-	_cleanup_archive_write_ struct archive *disk = NULL;
+	_cleanup_extract_ struct pv_extract *x = NULL;
+	struct archive_entry *e;
 	int r = tar_open(in, &a, err);
-	if (r < 0 || (r = disk_open(layer, &disk, err)) < 0)
+	if (r < 0 || (r = pv_extract_new(rootfd, layer, &x, err)) < 0)
 		return r;
-	_cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (cwd < 0)
-		return pv_error_set(err, errno, "open current directory");
-	if (fchdir(rootfd) < 0)
-		return pv_error_set(err, errno, "enter the rootfs");
-	r = extract_entries(a, disk, rootfd, layer, err);
-	/* A failed extraction still finishes here, so deferred fixups run in the rootfs. */
-	archive_write_free(steal_pointer(&disk));
-	if (fchdir(cwd) < 0 && r == 0)
-		r = pv_error_set(err, errno, "return to the current directory");
-	return r;
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (extract_entry(a, e, x, layer, err) < 0)
+			return pv_error_code(*err);
+	}
+	if (r != ARCHIVE_EOF)
+		return pv_archive_fail(a, err);
+	return pv_extract_finish(x, err);
 }
 
 int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, pv_error *err)
