@@ -542,6 +542,19 @@ sleep 0.5
 expect_eq "killed VMM: no shim left" "" "$(pgrep -af -- "containerd-shim-podvm-v2 .*-address $CTD/c.sock")"
 expect_eq "killed VMM: no veth left on the bridge" "" "$(ip -o link show master "$BRIDGE" 2>/dev/null)"
 leftovers "a killed VMM under a CRI pod"
+# rerun NAME WHAT: a later RunPodSandbox of the same pod (name, namespace, uid) works.
+rerun() {
+	local again c
+	again=$(cri run-pod "$1" --runtime-handler podvm --log-dir "$TMP/logs/$1-again" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+	t_result "$2: a later RunPodSandbox of the same pod works" $? "$again"
+	c=$(cri create-container "$again" again "$IMG" --log-path again.log -- sleep 300 2>&1)
+	t "$2: ... and runs a container" cri start "$c"
+	expect_eq "$2: ... which answers ExecSync" again-ok "$(cri exec-sync "$c" -- echo again-ok 2>&1)"
+	t "$2: ... StopPodSandbox" cri stop-pod "$again"
+	t "$2: ... RemovePodSandbox" cri remove-pod "$again"
+	leftovers "$2, then the same pod again"
+}
+rerun doomed "killed VMM"
 
 # The shim dies under a running pod (SIGKILL): containerd's `shim delete` kills the VMM and
 # removes the pod's cgroup, which no shim is left to remove.
@@ -561,6 +574,27 @@ expect_cgroup_gone "killed shim: the pod's cgroup is gone" "$pod"
 t "killed shim: StopPodSandbox" cri stop-pod "$pod"
 t "killed shim: RemovePodSandbox" cri remove-pod "$pod"
 leftovers "a killed shim under a CRI pod"
+rerun crashed "killed shim"
+
+# A container's init dies by SIGKILL (here from a sibling in the pod's shared PID namespace,
+# as an OOM kill or a crash would end it): its status says 137, the pod goes on.
+pod=$(cri run-pod victim --share-pid --runtime-handler podvm --log-dir "$TMP/logs/victim" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "killed init: RunPodSandbox" $? "$pod"
+v=$(cri create-container "$pod" v "$IMG" --log-path v.log -- sh -c 'echo up; exec sleep 301' 2>&1)
+k=$(cri create-container "$pod" k "$IMG" --log-path k.log -- tail -f /dev/null 2>&1)
+t "killed init: StartContainer v" cri start "$v"
+t "killed init: StartContainer k" cri start "$k"
+wait_for_text "$TMP/logs/victim/v.log" up
+t "killed init: kill -9 v's init from k" cri exec-sync "$k" -- killall -9 sleep
+st=$(cri wait-state "$v" exited --within 60 2>&1)
+expect_eq "killed init: v EXITED, 137, Error" "CONTAINER_EXITED 137 Error" \
+	"$(jget "$st" state) $(jget "$st" exitCode) $(jget "$st" reason)"
+expect_eq "killed init: k still answers ExecSync" still-here "$(cri exec-sync "$k" -- echo still-here 2>&1)"
+n=$(cri create-container "$pod" n "$IMG" --log-path n.log -- sleep 300 2>&1)
+t "killed init: a new container starts in the pod" cri start "$n"
+t "killed init: StopPodSandbox" cri stop-pod "$pod"
+t "killed init: RemovePodSandbox" cri remove-pod "$pod"
+leftovers "a container's init killed by SIGKILL"
 
 # Host interfaces: only the test's bridge was added (no veth, no tap left behind).
 HOST_LINKS_AFTER=$(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort)
