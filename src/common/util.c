@@ -298,6 +298,18 @@ bool pv_str_has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+void pv_one_line(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; in[n] && n + 1 < size; n++) {
+		unsigned char ch = (unsigned char)in[n];
+		out[n] = ch == '\t' || ch == '\n' || ch == '\r' ? ' ' : ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	out[n] = '\0';
+	if (in[n])
+		memcpy(out + size - 4, "...", 4);
+}
+
 int pv_parse_u64(const char *s, unsigned long long *out)
 {
 	if (s == NULL || *s < '0' || *s > '9')

@@ -38,6 +38,10 @@ int pv_env_set(char ***env, const char *kv);
 const char *pv_env_get(char *const *env, const char *key);
 
 bool pv_str_has_prefix(const char *s, const char *prefix);
+/* Copies in to out (size >= 4) as one line: tabs and line breaks become spaces, other
+ * control characters (a terminal escape) '?', and what does not fit "...". For text from
+ * an untrusted source (a guest) on its way to a log or a terminal. */
+void pv_one_line(const char *in, char *out, size_t size);
 /* Parses a base-10 unsigned integer that must span the whole string. */
 int pv_parse_u64(const char *s, unsigned long long *out);
 /* Opens (creating) dir/name and takes an exclusive flock on it, waiting for it: the fd to

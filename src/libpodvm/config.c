@@ -67,6 +67,11 @@ static int set_pool(struct pv_config *c, const char *v)
 	return c->pool_auto ? (c->pool = 0, 0) : parse_range(v, 0, PV_POOL_MAX, &c->pool);
 }
 
+static int set_qemu(struct pv_config *c, const char *v)
+{
+	return v[0] && strlen(v) < sizeof(c->qemu) ? (snprintf(c->qemu, sizeof(c->qemu), "%s", v), 0) : -EINVAL;
+}
+
 static int set_agent_timeout(struct pv_config *c, const char *v)
 {
 	return parse_range(v, 0, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout);
@@ -90,6 +95,7 @@ static const struct setting {
 	{ "accel", "PODVM_ACCEL", set_accel, "auto, kvm or tcg" },
 	{ "ksm", "PODVM_KSM", set_ksm, "a boolean" },
 	{ "jail", "PODVM_JAIL", set_jail, "a boolean" },
+	{ "qemu", "PODVM_QEMU", set_qemu, "a path or a program name of at most 255 bytes" },
 };
 
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)

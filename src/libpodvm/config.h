@@ -39,6 +39,9 @@ struct pv_config {
 	unsigned agent_timeout;  /* `agent_timeout` / PODVM_AGENT_TIMEOUT: seconds without an answer
 				  * from a running guest's agent after which its VM is killed
 				  * (default 60; 0: never) */
+	/* `qemu` / PODVM_QEMU: the VMM, a path or a name looked up in PATH ("": PODVM_QEMU,
+	 * else qemu-system-x86_64; paths.h): a RuntimeClass may run a QEMU of its own. */
+	char qemu[256];
 };
 
 /* Whether sandboxes take VMs from pools (and refill them). */

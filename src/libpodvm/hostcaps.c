@@ -86,13 +86,13 @@ void pv_host_caps_probe_qemu_version(struct pv_host_caps *c)
 	pclose(f);
 }
 
-void pv_host_caps_probe(const struct pv_paths *paths, struct pv_host_caps *c)
+void pv_host_caps_probe(const char *qemu, struct pv_host_caps *c)
 {
 	memset(c, 0, sizeof(*c));
 	probe_kvm(c);
 	c->vhost_vsock = access("/dev/vhost-vsock", R_OK | W_OK) == 0;
 	c->tdx = param_is_on("/sys/module/kvm_intel/parameters/tdx");
 	c->sev_snp = param_is_on("/sys/module/kvm_amd/parameters/sev_snp");
-	if (pv_find_executable(paths->qemu, c->qemu_path, sizeof(c->qemu_path)) < 0)
+	if (pv_find_executable(qemu, c->qemu_path, sizeof(c->qemu_path)) < 0)
 		c->qemu_path[0] = '\0';
 }

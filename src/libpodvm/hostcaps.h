@@ -17,8 +17,8 @@ struct pv_host_caps {
 	char qemu_version[128];
 };
 
-/* Cheap enough for every VM start: no process is run. */
-void pv_host_caps_probe(const struct pv_paths *paths, struct pv_host_caps *caps);
+/* Cheap enough for every VM start: no process is run. qemu: the VMM, as the config names it. */
+void pv_host_caps_probe(const char *qemu, struct pv_host_caps *caps);
 /* Fills qemu_version by running `qemu --version` (~75 ms: for `podvm check`). */
 void pv_host_caps_probe_qemu_version(struct pv_host_caps *caps);
 /* Resolves name (absolute, relative with '/', or searched in PATH) to an executable. */

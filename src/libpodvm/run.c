@@ -214,6 +214,14 @@ static int create_container(struct pv_run *r, pv_error *err)
 	return rc;
 }
 
+/* An agent call failed: when the VM is at fault (it died, hung, or its agent broke the
+ * protocol), say so and name it. */
+static int agent_failed(struct pv_run *r, pv_error *err)
+{
+	(void)pv_sandbox_explain_failure(r->sb, err);
+	return -1;
+}
+
 /* The VM with its NIC on the network, the guest's eth0 configured, the container created. */
 static int boot(struct pv_run *r, pv_error *err)
 {
@@ -226,7 +234,7 @@ static int boot(struct pv_run *r, pv_error *err)
 	}
 	if (pv_sandbox_boot(r->sb, &cfg, err) < 0 || run_shares_attach(&r->shares, r->rootfs, r->rootfs_kept, err) < 0)
 		return -1;
-	return create_container(r, err);
+	return create_container(r, err) < 0 ? agent_failed(r, err) : 0;
 }
 
 int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *err)
@@ -243,7 +251,7 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 	r->io_started = true;
 	pid_t pid;
 	if (pv_agent_start(pv_sandbox_agent(r->sb), r->id, &pid, err) < 0)
-		return -1;
+		return agent_failed(r, err);
 	atomic_store(&r->started, true);
 	pv_sandbox_refill_pool(r->sb);  /* the start is over: a refill no longer slows it */
 	return 0;

@@ -135,8 +135,10 @@ int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err)
 	 * gets that moment; an error the agent answered needs none. */
 	int e = *err ? (*err)->errnum : 0;
 	bool lost = e == ECONNRESET || e == EPIPE || e == ETIMEDOUT;
+	/* Its VM runs on, but its agent hung up, went silent or broke the protocol (the
+	 * ttrpc client gave up on it, or an answer did not decode): the guest is at fault. */
 	if (!pv_vm_wait_exit(&sb->vm, lost ? 1000 : 0))
-		return 0;
+		return lost || e == EPROTO || e == EBADMSG ? pv_error_prefix(err, "sandbox %s: guest agent", sb->id) : 0;
 	char how[64], line[300];
 	pv_vm_describe_exit(&sb->vm, how, sizeof(how));
 	pv_vm_last_line(sb->vm.log_path, line, sizeof(line));

@@ -56,8 +56,10 @@ int pv_pool_fill_main(int argc, char **argv);
 /* The pod's start is over (its first container runs): refill its pool now. */
 void pv_sandbox_refill_pool(struct pv_sandbox *sb);
 struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
-/* When the VMM has exited, replaces *err with a message saying so (and how) and returns
- * -ECHILD; else returns 0 and leaves *err alone. For failed agent calls. */
+/* For failed agent calls. When the VMM has exited, replaces *err with a message saying so
+ * (and how) and returns -ECHILD; when it runs on but its agent failed the call itself (hung
+ * up, did not answer in time, broke the protocol), prefixes *err with the sandbox and
+ * returns its code; else returns 0 and leaves *err alone. */
 int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err);
 const char *pv_sandbox_state_dir(struct pv_sandbox *sb);
 /* Kills the VMM at once (for a signal handling thread); the owner still calls destroy. */

@@ -24,11 +24,14 @@
 
 int sandbox_probe_host(const struct pv_paths *paths, bool warn, struct sandbox_host *h, pv_error *err)
 {
-	pv_host_caps_probe(paths, &h->caps);
+	if (pv_config_load(&h->config, err) < 0)
+		return -1;
+	const char *qemu = h->config.qemu[0] ? h->config.qemu : paths->qemu;
+	pv_host_caps_probe(qemu, &h->caps);
 	if (h->caps.qemu_path[0] == '\0')
 		return pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
-					  paths->qemu);
-	if (pv_config_load(&h->config, err) < 0 || pv_guest_image_open(paths->guest_dir, &h->img, err) < 0)
+					  qemu);
+	if (pv_guest_image_open(paths->guest_dir, &h->img, err) < 0)
 		return -1;
 	return sandbox_choose_accel(paths, h, warn, err);
 }
@@ -105,7 +108,8 @@ static int connect_vsock(struct pv_sandbox *sb, unsigned cid, long long deadline
 	}
 }
 
-static int connect_and_ping(struct pv_sandbox *sb, unsigned cid, int timeout_ms, pv_error *err)
+/* *reached: the connection was made, so a failure is the agent's answer (or silence). */
+static int connect_and_ping(struct pv_sandbox *sb, unsigned cid, int timeout_ms, bool *reached, pv_error *err)
 {
 	long long deadline = pv_now_ms() + timeout_ms;
 	int fd = cid ? connect_vsock(sb, cid, deadline, err) : connect_serial(sb, deadline, err);
@@ -113,19 +117,26 @@ static int connect_and_ping(struct pv_sandbox *sb, unsigned cid, int timeout_ms,
 		return -1;
 	if (ttrpc_client_new(fd, &sb->agent, err) < 0)
 		return -1;
+	*reached = true;
 	int left = (int)(deadline - pv_now_ms());
 	return pv_agent_ping(sb->agent, left > 0 ? left : 1, NULL, 0, err);
 }
 
-/* One line for a boot that got no answer, and sb->boot_failure, the short why: what the
- * watch saw (a stopped or reset guest), how the VMM ended, or the timeout. */
-static int boot_failed(struct pv_sandbox *sb, const char *stopped, bool killed, int timeout_ms, pv_error *err)
+/* One line for a boot that got no answer, or a wrong one, and sb->boot_failure, the short
+ * why: what the watch saw (a stopped or reset guest), how the VMM ended, what was wrong
+ * with the agent's answer (a guest may send anything), or the timeout. */
+static int boot_failed(struct pv_sandbox *sb, const char *stopped, bool killed, bool reached, int timeout_ms,
+		       pv_error *err)
 {
 	char console[300], log[160], how[64], *why = sb->boot_failure;
 	size_t len = sizeof(sb->boot_failure);
 	/* A refused or reset connection may be the VMM dying: give it a moment to be reaped. */
 	bool timed_out = *err && (*err)->errnum == ETIMEDOUT;
 	bool alive = !pv_vm_wait_exit(&sb->vm, timed_out && !stopped[0] ? 0 : 1000);
+	if (alive && !stopped[0] && reached && !timed_out && *err) {
+		snprintf(why, len, "guest agent: %s", (*err)->msg);
+		return pv_error_prefix(err, "sandbox %s: guest agent", sb->id);
+	}
 	pv_vm_log_find(sb->vm.console_path, "Kernel panic", console, sizeof(console));
 	const char *sep = console[0] ? "; console: " : "";
 	pv_error_release(err);
@@ -141,7 +152,7 @@ static int boot_failed(struct pv_sandbox *sb, const char *stopped, bool killed, 
 	}
 	if (alive) {
 		snprintf(why, len, "guest agent did not answer within %d ms", timeout_ms);
-		return pv_error_set_plain(err, ETIMEDOUT, "%s%s%s", why, sep, console);
+		return pv_error_set_plain(err, ETIMEDOUT, "sandbox %s: %s%s%s", sb->id, why, sep, console);
 	}
 	pv_vm_describe_exit(&sb->vm, how, sizeof(how));
 	pv_vm_log_find(sb->vm.log_path, "error", log, sizeof(log));
@@ -154,15 +165,15 @@ int sandbox_connect_agent(struct pv_sandbox *sb, unsigned cid, int timeout_ms, p
 {
 	struct pv_vm_watch *watch = NULL;
 	char stopped[256] = "";
-	bool killed = false;
+	bool killed = false, reached = false;
 	sb->boot_failure[0] = '\0';
 	/* Without a watch the boot still ends, at its timeout at the latest. */
 	if (pv_vm_watch_begin(&sb->vm, &watch, NULL) < 0)
 		watch = NULL;
-	int r = connect_and_ping(sb, cid, timeout_ms, err);
+	int r = connect_and_ping(sb, cid, timeout_ms, &reached, err);
 	if (watch)
 		pv_vm_watch_end(watch, stopped, sizeof(stopped), &killed);
-	return r < 0 ? boot_failed(sb, stopped, killed, timeout_ms, err) : 0;
+	return r < 0 ? boot_failed(sb, stopped, killed, reached, timeout_ms, err) : 0;
 }
 
 int sandbox_boot_vm(struct pv_sandbox *sb, const struct boot_request *req, const struct sandbox_vm_variant *v,

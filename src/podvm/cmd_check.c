@@ -80,8 +80,12 @@ int cmd_check(int argc, char **argv)
 		pv_error_print("podvm", &err);
 		return 125;
 	}
+	struct pv_config cfg;
+	pv_error cfg_err = NULL;  /* report_ksm says what is wrong with the config */
+	const char *qemu = pv_config_load(&cfg, &cfg_err) == 0 && cfg.qemu[0] ? cfg.qemu : paths.qemu;
+	pv_error_release(&cfg_err);
 	struct pv_host_caps c;
-	pv_host_caps_probe(&paths, &c);
+	pv_host_caps_probe(qemu, &c);
 	pv_host_caps_probe_qemu_version(&c);
 	report_accel(&paths);
 	report_ksm();
@@ -92,7 +96,7 @@ int cmd_check(int argc, char **argv)
 	if (c.qemu_path[0])
 		printf("vmm:          %s (%s)\n", c.qemu_path, c.qemu_version);
 	else
-		printf("vmm:          %s not found\n", paths.qemu);
+		printf("vmm:          %s not found\n", qemu);
 	int bad = report_image(&paths) || c.qemu_path[0] == '\0';
 	pv_paths_clear(&paths);
 	return bad ? 1 : 0;

@@ -1,8 +1,14 @@
 /* ttrpc client: callers write their request frame and sleep on a condition variable of
- * their own; one reader thread hands each response to the call with its stream id. */
+ * their own; one reader thread hands each response to the call with its stream id.
+ *
+ * The peer is not trusted (a guest's agent: the guest owns its kernel). A frame the client
+ * did not ask for (over the size limit, not a response, on a stream no call waits for)
+ * ends the connection, and every call in flight or made later fails with why; decoding
+ * an answer has a memory budget; the peer's error messages are made one line. */
 #include "ttrpc-internal.h"
 #include "ttrpc.pb-c.h"
 #include "cleanup.h"
+#include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,7 +23,7 @@
 struct pending_call {
 	uint32_t stream_id;
 	bool done;
-	int rc;                  /* < 0: failed locally (connection lost, oversize answer) */
+	int rc;                  /* < 0: failed locally (connection lost or broken) */
 	uint8_t *payload;        /* the ttrpc.Response envelope */
 	size_t len;
 	pthread_cond_t cond;
@@ -34,7 +40,9 @@ struct ttrpc_client {
 	struct pending_call *pending;
 	uint32_t next_id;
 	bool closed;                  /* connection lost, or client being freed */
+	pv_error broken;              /* why the reader gave up on the peer (set once), or NULL */
 	unsigned users;               /* threads inside ttrpc_client_call */
+	unsigned abandoned;           /* calls that timed out: late answers the peer may still send */
 };
 
 /* ---- the pending list (all under c->lock) ---- */
@@ -50,11 +58,17 @@ static bool unlink_call(struct ttrpc_client *c, struct pending_call *call)
 	return false;
 }
 
-static struct pending_call *take_call(struct ttrpc_client *c, uint32_t stream_id)
+static struct pending_call *find_call(struct ttrpc_client *c, uint32_t stream_id)
 {
 	struct pending_call *call = c->pending;
 	while (call && call->stream_id != stream_id)
 		call = call->next;
+	return call;
+}
+
+static struct pending_call *take_call(struct ttrpc_client *c, uint32_t stream_id)
+{
+	struct pending_call *call = find_call(c, stream_id);
 	if (call)
 		unlink_call(c, call);
 	return call;
@@ -72,50 +86,82 @@ static void finish_call(struct pending_call *call, int rc, uint8_t *payload, siz
 /* ---- reader thread ---- */
 
 /* Takes ownership of payload; an answer nobody waits for any more (timed out) is dropped. */
-static void deliver(struct ttrpc_client *c, uint32_t stream_id, int rc, uint8_t *payload,
-		    size_t len)
+static void deliver(struct ttrpc_client *c, uint32_t stream_id, uint8_t *payload, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
 	struct pending_call *call = take_call(c, stream_id);
 	if (call)
-		finish_call(call, rc, payload, len);
+		finish_call(call, 0, payload, len);
 	else
 		free(payload);
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void fail_all(struct ttrpc_client *c)
+/* Whether a response on stream_id may come: a call waits for it, or it may be the late
+ * answer of one that timed out. */
+static bool expected(struct ttrpc_client *c, uint32_t stream_id)
+{
+	pthread_mutex_lock(&c->lock);
+	bool ok = find_call(c, stream_id) != NULL;
+	if (!ok && c->abandoned > 0) {
+		c->abandoned--;
+		ok = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+/* Judged by the header alone, so that the payload of a frame not asked for is never read:
+ * podvm opens no streams, so the peer only ever answers. */
+static int check_header(struct ttrpc_client *c, const struct ttrpc_frame_header *h, pv_error *err)
+{
+	if (h->length > TTRPC_MAX_MESSAGE)
+		return pv_error_set_plain(err, EPROTO, "ttrpc: frame of %u bytes on stream %u exceeds the %u-byte limit",
+					  h->length, h->stream_id, TTRPC_MAX_MESSAGE);
+	if (h->type != TTRPC_TYPE_RESPONSE)
+		return pv_error_set_plain(err, EPROTO, "ttrpc: unexpected frame of type %u on stream %u",
+					  h->type, h->stream_id);
+	if (!expected(c, h->stream_id))
+		return pv_error_set_plain(err, EPROTO, "ttrpc: response on stream %u, which no call waits for",
+					  h->stream_id);
+	return 0;
+}
+
+/* Ends the connection: why (owned; NULL: a plain EOF or ttrpc_client_free) is what every
+ * call in flight and every later one fails with. */
+static void fail_all(struct ttrpc_client *c, pv_error why)
 {
 	pthread_mutex_lock(&c->lock);
 	c->closed = true;
+	if (why && why->errnum != ECANCELED && c->broken == NULL)
+		c->broken = steal_pointer(&why);
+	int rc = c->broken ? -c->broken->errnum : -ECONNRESET;
 	while (c->pending) {
 		struct pending_call *call = c->pending;
 		c->pending = call->next;
-		finish_call(call, -ECONNRESET, NULL, 0);
+		finish_call(call, rc, NULL, 0);
 	}
 	pthread_mutex_unlock(&c->lock);
+	pv_error_release(&why);
 }
 
 static void *reader_thread(void *arg)
 {
 	struct ttrpc_client *c = arg;
+	pv_error why = NULL;
 	for (;;) {
 		struct ttrpc_frame_header h;
-		uint8_t *payload;
-		int r = ttrpc_read_frame_wake(c->fd, c->wake_fd, &h, &payload, NULL);
-		if (r == -EMSGSIZE) {
-			if (h.type == TTRPC_TYPE_RESPONSE)
-				deliver(c, h.stream_id, -EMSGSIZE, NULL, 0);
-			continue;
-		}
-		if (r != 0)  /* EOF, error, or ttrpc_client_free */
+		uint8_t *payload = NULL;
+		int r = ttrpc_read_header_wake(c->fd, c->wake_fd, &h, &why);
+		if (r == 0)
+			r = check_header(c, &h, &why);
+		if (r == 0)
+			r = ttrpc_read_payload_wake(c->fd, c->wake_fd, h.length, &payload, &why);
+		if (r != 0)  /* EOF, a broken frame or peer, or ttrpc_client_free */
 			break;
-		if (h.type == TTRPC_TYPE_RESPONSE)
-			deliver(c, h.stream_id, 0, payload, h.length);
-		else
-			free(payload);  /* streaming data is not supported: ignore it */
+		deliver(c, h.stream_id, payload, h.length);
 	}
-	fail_all(c);
+	fail_all(c, why);
 	return NULL;
 }
 
@@ -173,7 +219,8 @@ static int register_call(struct ttrpc_client *c, struct pending_call *call)
 static void unregister_call(struct ttrpc_client *c, struct pending_call *call)
 {
 	pthread_mutex_lock(&c->lock);
-	unlink_call(c, call);
+	if (unlink_call(c, call))  /* not answered: timed out, or never sent */
+		c->abandoned++;
 	if (--c->users == 0)
 		pthread_cond_broadcast(&c->idle);
 	pthread_mutex_unlock(&c->lock);
@@ -224,11 +271,65 @@ static int wait_answer(struct ttrpc_client *c, struct pending_call *call, int ti
 	return call->done ? 0 : -ETIMEDOUT;  /* done cannot change: unregister_call is next */
 }
 
+/* ---- the answer ---- */
+
+/* protobuf-c keeps each unknown field of a message in allocations of its own: 4 MiB of
+ * two-byte fields from the peer would take some 200 MiB to decode. A decode gets a budget
+ * instead: twice the bytes it decodes, each allocation counted with malloc's overhead. */
+#define DECODE_ALLOC_OVERHEAD 32
+#define DECODE_SLACK (64u << 10)
+
+struct decode_budget {
+	ProtobufCAllocator allocator;
+	size_t left;
+	bool exceeded;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct decode_budget *b = data;
+	if (size > b->left || b->left - size < DECODE_ALLOC_OVERHEAD) {
+		b->exceeded = true;
+		return NULL;
+	}
+	b->left -= size + DECODE_ALLOC_OVERHEAD;
+	return malloc(size);
+}
+
+static void budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);  /* the budget bounds what a decode allocates in all, not what it holds */
+}
+
+/* The message (plain malloc'd memory: protobuf_c_message_free_unpacked(m, NULL) frees
+ * it), or NULL with *err set. */
+static ProtobufCMessage *unpack_bounded(const char *service, const char *method,
+					const ProtobufCMessageDescriptor *desc, size_t len,
+					const uint8_t *data, pv_error *err)
+{
+	struct decode_budget b = { .left = 2 * len + DECODE_SLACK };
+	b.allocator = (ProtobufCAllocator){ .alloc = budget_alloc, .free = budget_free, .allocator_data = &b };
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, &b.allocator, len, data);
+	if (m == NULL && b.exceeded)
+		pv_error_set_plain(err, EBADMSG, "%s/%s: %s of %zu bytes would take over %zu bytes to decode",
+				   service, method, desc->name, len, 2 * len + DECODE_SLACK);
+	else if (m == NULL)
+		pv_error_set_plain(err, EBADMSG, "%s/%s: malformed %s", service, method, desc->name);
+	return m;
+}
+
+/* The peer's words reach logs and terminals: one line, of a bounded length. */
+#define REMOTE_MESSAGE_MAX 1024
+
 static int remote_error(const Ttrpc__Status *st, pv_error *err)
 {
 	int e = ttrpc_errno_from_code(st->code);
-	if (st->message && st->message[0])
-		return pv_error_set_plain(err, e, "%s", st->message);
+	if (st->message && st->message[0]) {
+		char line[REMOTE_MESSAGE_MAX];
+		pv_one_line(st->message, line, sizeof(line));
+		return pv_error_set_plain(err, e, "%s", line);
+	}
 	return pv_error_set(err, e, "remote error %d", st->code);
 }
 
@@ -237,32 +338,35 @@ static int decode_response(const char *service, const char *method,
 			   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
 			   pv_error *err)
 {
-	Ttrpc__Response *r = ttrpc__response__unpack(NULL, call->len, call->payload);
-	if (r == NULL)
-		return pv_error_set_plain(err, EBADMSG, "%s/%s: malformed response envelope",
-					  service, method);
+	ProtobufCMessage *m = unpack_bounded(service, method, &ttrpc__response__descriptor, call->len,
+					     call->payload, err);
+	if (m == NULL)
+		return -EBADMSG;
+	Ttrpc__Response *r = (Ttrpc__Response *)m;
 	int ret = 0;
 	if (r->status && r->status->code != TTRPC_OK)
 		ret = remote_error(r->status, err);
 	else if (resp && resp_desc) {
-		*resp = protobuf_c_message_unpack(resp_desc, NULL, r->payload.len, r->payload.data);
-		if (*resp == NULL)
-			ret = pv_error_set_plain(err, EBADMSG, "%s/%s: malformed %s", service,
-						 method, resp_desc->name);
+		*resp = unpack_bounded(service, method, resp_desc, r->payload.len, r->payload.data, err);
+		ret = *resp ? 0 : -EBADMSG;
 	}
 	ttrpc__response__free_unpacked(r, NULL);
 	return ret;
 }
 
-static int call_failed(const char *service, const char *method, int r, int timeout_ms,
-		       pv_error *err)
+/* A call that got no answer: it timed out, or the connection is gone (and then, if the
+ * reader gave up on the peer, why). */
+static int call_failed(struct ttrpc_client *c, const char *service, const char *method, int r,
+		       int timeout_ms, pv_error *err)
 {
 	if (r == -ETIMEDOUT)
 		return pv_error_set_plain(err, ETIMEDOUT, "%s/%s: no answer within %d ms", service,
 					  method, timeout_ms);
-	if (r == -EMSGSIZE)
-		return pv_error_set_plain(err, EMSGSIZE, "%s/%s: response exceeds the %u-byte limit",
-					  service, method, TTRPC_MAX_MESSAGE);
+	pthread_mutex_lock(&c->lock);
+	pv_error broken = c->broken;  /* set once, freed with the client */
+	pthread_mutex_unlock(&c->lock);
+	if (broken)
+		return pv_error_set_plain(err, broken->errnum, "%s/%s: %s", service, method, broken->msg);
 	return pv_error_set(err, -r, "%s/%s", service, method);
 }
 
@@ -300,7 +404,7 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 	if (r == 0)
 		r = decode_response(service, method, &call, resp_desc, resp, err);
 	else
-		r = call_failed(service, method, r, timeout_ms, err);
+		r = call_failed(c, service, method, r, timeout_ms, err);
 	free(call.payload);
 	pthread_cond_destroy(&call.cond);
 	return r;
@@ -363,6 +467,7 @@ void ttrpc_client_free(struct ttrpc_client *c)
 	pthread_mutex_unlock(&c->lock);
 	close(c->fd);
 	close(c->wake_fd);
+	pv_error_release(&c->broken);
 	pthread_cond_destroy(&c->idle);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->write_lock);

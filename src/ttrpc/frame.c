@@ -128,8 +128,9 @@ static int discard_payload(int fd, int wake_fd, const struct ttrpc_frame_header 
 				  h->length, h->stream_id, TTRPC_MAX_MESSAGE);
 }
 
-static int read_payload(int fd, int wake_fd, uint32_t len, uint8_t **payload, pv_error *err)
+int ttrpc_read_payload_wake(int fd, int wake_fd, uint32_t len, uint8_t **payload, pv_error *err)
 {
+	*payload = NULL;
 	if (len == 0)
 		return 0;
 	uint8_t *buf = malloc(len);
@@ -144,20 +145,28 @@ static int read_payload(int fd, int wake_fd, uint32_t len, uint8_t **payload, pv
 	return 0;
 }
 
-int ttrpc_read_frame_wake(int fd, int wake_fd, struct ttrpc_frame_header *h, uint8_t **payload,
-			  pv_error *err)
+int ttrpc_read_header_wake(int fd, int wake_fd, struct ttrpc_frame_header *h, pv_error *err)
 {
 	uint8_t raw[TTRPC_HEADER_SIZE];
-	*payload = NULL;
 	ssize_t n = read_exact(fd, wake_fd, raw, sizeof(raw));
 	if (n == 0)
 		return 1;
 	if (n < 0 || (size_t)n < sizeof(raw))
 		return read_failed(err, n, "frame header");
 	ttrpc_header_decode(raw, h);
+	return 0;
+}
+
+int ttrpc_read_frame_wake(int fd, int wake_fd, struct ttrpc_frame_header *h, uint8_t **payload,
+			  pv_error *err)
+{
+	*payload = NULL;
+	int r = ttrpc_read_header_wake(fd, wake_fd, h, err);
+	if (r != 0)
+		return r;
 	if (h->length > TTRPC_MAX_MESSAGE)
 		return discard_payload(fd, wake_fd, h, err);
-	return read_payload(fd, wake_fd, h->length, payload, err);
+	return ttrpc_read_payload_wake(fd, wake_fd, h->length, payload, err);
 }
 
 int ttrpc_read_frame(int fd, struct ttrpc_frame_header *h, uint8_t **payload, pv_error *err)

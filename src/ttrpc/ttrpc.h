@@ -117,8 +117,12 @@ int ttrpc_client_new(int fd, struct ttrpc_client **out, pv_error *err);
  * flight at once on one client, answered in any order. timeout_ms <= 0 waits forever (else
  * -ETIMEDOUT, and a late answer is dropped); the timeout is also sent as timeout_nano.
  * *resp is unpacked with resp_desc; free it with protobuf_c_message_free_unpacked(*resp,
- * NULL). A remote error returns -ttrpc_errno_from_code(code) with the remote message in
- * *err; a closed connection returns -ECONNRESET, and so do all later calls. */
+ * NULL). A remote error returns -ttrpc_errno_from_code(code) with the remote message, made
+ * one line, in *err; an answer that does not decode (or would take more than twice its
+ * size to) -EBADMSG. A closed connection returns -ECONNRESET, and so do all later calls; a
+ * peer that broke the protocol (a frame over the limit or cut short, one that is not a
+ * response, a response on a stream no call waits for) closes it, and the calls fail with
+ * why (-EPROTO, or -ECONNRESET for a frame cut short). */
 int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
 		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
 		      ProtobufCMessage **resp, int timeout_ms, pv_error *err);

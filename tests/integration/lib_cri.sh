@@ -2,7 +2,8 @@
 # started by the sourcing test (its own config, root, state, sockets, CNI config and IPAM
 # state under the temp dir), runtimes runc, podvm, podvm-cold (templates off), podvm-kvm
 # (accel = kvm), podvm-auto (the default pool, auto, with pool_idle = 6) and podvm-pool
-# (pool = 1); the test, pause and nettools images imported;
+# (pool = 1), and those the sourcing test adds (CRI_EXTRA_RUNTIMES: more of the runtimes
+# table, in TOML); the test, pause and nettools images imported;
 # `cri` (tests/cri/cri.py against it), `jget`, and on exit every pod removed, containerd
 # stopped, its mounts, cgroups (CGROUP_PARENT, CGROUP_SLICE) and bridge gone. Source lib.sh first.
 SHIM_DIR=$(dirname "${SHIM:-$ROOT/build/release/src/shim/containerd-shim-podvm-v2}")
@@ -78,6 +79,7 @@ state = "$CTD/state"
       runtime_type = "io.containerd.podvm.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-pool.options]
         ConfigPath = "$TMP/podvm-pool.conf"
+${CRI_EXTRA_RUNTIMES:-}
 EOC
 printf 'templates = off\n' >"$TMP/podvm-cold.conf"
 printf 'pool = 1\n' >"$TMP/podvm-pool.conf"

@@ -57,6 +57,14 @@ static void test_setting(void)
 		   strstr(err->msg, "f:1: agent_timeout = \"soon\": not a number of seconds"),
 	   "config: a bad agent_timeout: %s", err ? err->msg : "");
 	pv_error_release(&err);
+	ok(pv_config_parse(&c, "qemu = /opt/qemu/bin/qemu-system-x86_64\n", "f", &err) == 0 &&
+		   strcmp(c.qemu, "/opt/qemu/bin/qemu-system-x86_64") == 0, "config: qemu = PATH");
+	char long_path[300];
+	snprintf(long_path, sizeof(long_path), "qemu = /%0280d\n", 0);
+	int r = pv_config_parse(&c, long_path, "f", &err);
+	ok(r < 0 && err && strstr(err->msg, "f:1: qemu = \"/000") && strstr(err->msg, "at most 255 bytes"),
+	   "config: a qemu path too long is refused, not cut: %s", err ? strstr(err->msg, "\": ") : "");
+	pv_error_release(&err);
 
 	write_text("podvm.conf", "accel = kvm\n");
 	_cleanup_free_ char *conf = path_of("podvm.conf");
@@ -73,6 +81,8 @@ static void test_setting(void)
 	setenv("PODVM_CONFIG", "/nonexistent/podvm.conf", 1);
 	ok(pv_config_load(&c, &err) == 0 && c.accel == PV_ACCEL_AUTO, "load: auto by default");
 	ok(c.agent_timeout == PV_DEFAULT_AGENT_TIMEOUT, "load: agent_timeout %u s by default", c.agent_timeout);
+	unsetenv("PODVM_QEMU");
+	ok(pv_config_load(&c, &err) == 0 && c.qemu[0] == '\0', "load: no qemu by default (PODVM_QEMU's, paths.h)");
 	setenv("PODVM_AGENT_TIMEOUT", "5", 1);
 	ok(pv_config_load(&c, &err) == 0 && c.agent_timeout == 5, "load: PODVM_AGENT_TIMEOUT");
 	unsetenv("PODVM_AGENT_TIMEOUT");

@@ -297,6 +297,17 @@ static bool all_hex(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
+static void test_one_line(void)
+{
+	char out[16];
+	pv_one_line("a\tb\nc\r\x1b[2J\x7f", out, sizeof(out));
+	ok(strcmp(out, "a b c ?[2J?") == 0, "one_line: breaks become spaces, escapes '?': [%s]", out);
+	pv_one_line("0123456789abcdefghij", out, sizeof(out));
+	ok(strcmp(out, "0123456789ab...") == 0, "one_line: what does not fit is \"...\": [%s]", out);
+	pv_one_line("0123456789abcde", out, sizeof(out));
+	ok(strcmp(out, "0123456789abcde") == 0, "one_line: what fits exactly stays whole: [%s]", out);
+}
+
 static void test_random_hex(void)
 {
 	char a[33], b[33];
@@ -346,6 +357,7 @@ int main(void)
 	test_rm_rf();
 	test_strv();
 	test_parse_u64();
+	test_one_line();
 	test_random_hex();
 	test_event();
 

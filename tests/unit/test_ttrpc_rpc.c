@@ -585,6 +585,195 @@ static void test_raw_frames(void)
 	ok(rig_stop(&r) == -ECONNRESET, "EOF inside a frame: serve_fd returns -ECONNRESET");
 }
 
+/* ---- raw frames against the client: a peer that sends anything (a guest's agent) ---- */
+
+static void send_response_payload(int fd, uint32_t stream, const Ttrpc__Response *resp)
+{
+	size_t n = ttrpc__response__get_packed_size(resp);
+	uint8_t *buf = malloc(n ? n : 1);
+	ttrpc__response__pack(resp, buf);
+	raw_send(fd, stream, TTRPC_TYPE_RESPONSE, buf, n);
+	free(buf);
+}
+
+static void answer_ping(int fd, uint32_t stream)
+{
+	Podvm__Agent__V1__PingResponse pr = PODVM__AGENT__V1__PING_RESPONSE__INIT;
+	pr.agent_version = "test-agent";
+	uint8_t buf[64];
+	Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+	resp.payload.data = buf;
+	resp.payload.len = podvm__agent__v1__ping_response__pack(&pr, buf);
+	send_response_payload(fd, stream, &resp);
+}
+
+/* A header that announces 1 GiB, and nothing more. */
+static void answer_oversize(int fd, uint32_t stream)
+{
+	struct ttrpc_frame_header h = { .length = 1u << 30, .stream_id = stream, .type = TTRPC_TYPE_RESPONSE };
+	uint8_t raw[TTRPC_HEADER_SIZE];
+	ttrpc_header_encode(&h, raw);
+	if (pv_write_all(fd, raw, sizeof(raw)) < 0)
+		abort();
+}
+
+static void answer_unasked(int fd, uint32_t stream)
+{
+	answer_ping(fd, stream + 2);
+}
+
+static void answer_data(int fd, uint32_t stream)
+{
+	raw_send(fd, stream, TTRPC_TYPE_DATA, "data", 4);
+}
+
+/* Half a frame, then the end of the connection. */
+static void answer_truncated(int fd, uint32_t stream)
+{
+	struct ttrpc_frame_header h = { .length = 100, .stream_id = stream, .type = TTRPC_TYPE_RESPONSE };
+	uint8_t raw[TTRPC_HEADER_SIZE + 50] = { 0 };
+	ttrpc_header_encode(&h, raw);
+	if (pv_write_all(fd, raw, sizeof(raw)) < 0)
+		abort();
+	shutdown(fd, SHUT_WR);
+}
+
+static void answer_garbage(int fd, uint32_t stream)
+{
+	raw_send(fd, stream, TTRPC_TYPE_RESPONSE, "\xff\xff\xff\xff\xff", 5);
+}
+
+/* Within the size limit, but 2 million unknown fields, which protobuf-c would keep one by
+ * one (some 200 MiB). */
+static void answer_amplified(int fd, uint32_t stream)
+{
+	size_t n = TTRPC_MAX_MESSAGE - 16;
+	uint8_t *buf = malloc(n);
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		buf[i] = 15 << 3;  /* field 15, varint */
+		buf[i + 1] = 0;
+	}
+	raw_send(fd, stream, TTRPC_TYPE_RESPONSE, buf, n & ~(size_t)1);
+	free(buf);
+}
+
+/* An error whose message is 100 KiB of lines and terminal escapes. */
+static void answer_hostile_status(int fd, uint32_t stream)
+{
+	static const char line[] = "agent says\n\x1b[2J\x1b]0;pwned\x07\r";
+	size_t n = 100 << 10;
+	char *msg = malloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = line[i % (sizeof(line) - 1)];
+	msg[n] = '\0';
+	Ttrpc__Status st = TTRPC__STATUS__INIT;
+	st.code = TTRPC_INTERNAL;
+	st.message = msg;
+	Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
+	resp.status = &st;
+	send_response_payload(fd, stream, &resp);
+	free(msg);
+}
+
+struct hostile_peer {
+	int fd;
+	void (*answer)(int fd, uint32_t stream);
+	pthread_t thread;
+};
+
+/* Answers the first request its hostile way and a second one well, if it comes. */
+static void *hostile_peer_main(void *arg)
+{
+	struct hostile_peer *p = arg;
+	for (int i = 0; i < 2; i++) {
+		struct ttrpc_frame_header h;
+		uint8_t *payload = NULL;
+		if (ttrpc_read_frame(p->fd, &h, &payload, NULL) != 0)
+			break;
+		free(payload);
+		(i == 0 ? p->answer : answer_ping)(p->fd, h.stream_id);
+	}
+	return NULL;
+}
+
+struct hostile_result {
+	int rc, next_rc;        /* the first Ping's and the second's */
+	long long ms;           /* how long the first took */
+	char msg[2048], next_msg[2048];
+};
+
+/* Two Pings (2 s timeout each) on a fresh client whose peer answers the first with answer. */
+static void hostile_pings(void (*answer)(int, uint32_t), struct hostile_result *out)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	struct hostile_peer p = { .fd = sv[1], .answer = answer };
+	pthread_create(&p.thread, NULL, hostile_peer_main, &p);
+	struct ttrpc_client *c = NULL;
+	if (ttrpc_client_new(sv[0], &c, NULL) < 0)
+		abort();
+	pv_error err = NULL;
+	long long t0 = pv_now_ms();
+	out->rc = ping(c, 2000, &err);
+	out->ms = pv_now_ms() - t0;
+	snprintf(out->msg, sizeof(out->msg), "%s", msg_of(err));
+	pv_error_release(&err);
+	out->next_rc = ping(c, 2000, &err);
+	snprintf(out->next_msg, sizeof(out->next_msg), "%s", msg_of(err));
+	pv_error_release(&err);
+	ttrpc_client_free(c);  /* the peer, if still reading, sees EOF */
+	pthread_join(p.thread, NULL);
+	close(sv[1]);
+}
+
+static bool one_line_of_text(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static void test_hostile_peer(void)
+{
+	struct hostile_result r;
+	hostile_pings(answer_ping, &r);
+	ok(r.rc == 0 && r.next_rc == 0, "a peer that answers well: both calls work (%s)", r.msg);
+
+	hostile_pings(answer_oversize, &r);
+	ok(r.rc == -EPROTO && strstr(r.msg, "frame of 1073741824 bytes on stream 1 exceeds") && r.ms < 1000,
+	   "a header announcing 1 GiB ends the connection at once, unread: %d in %lld ms (%s)", r.rc, r.ms, r.msg);
+	ok(r.next_rc == -EPROTO && strstr(r.next_msg, "exceeds"), "later calls fail with the same reason (%s)",
+	   r.next_msg);
+
+	hostile_pings(answer_unasked, &r);
+	ok(r.rc == -EPROTO && strstr(r.msg, "response on stream 3, which no call waits for") && r.ms < 1000,
+	   "a response on a stream no call opened ends the connection: %d (%s)", r.rc, r.msg);
+
+	hostile_pings(answer_data, &r);
+	ok(r.rc == -EPROTO && strstr(r.msg, "unexpected frame of type 3 on stream 1"),
+	   "a data frame (podvm opens no streams) ends the connection (%s)", r.msg);
+
+	hostile_pings(answer_truncated, &r);
+	ok(r.rc == -ECONNRESET && strstr(r.msg, "connection closed inside a frame payload"),
+	   "half a frame, then EOF: the call says so (%s)", r.msg);
+
+	hostile_pings(answer_garbage, &r);
+	ok(r.rc == -EBADMSG && strstr(r.msg, "malformed ttrpc.Response"), "an answer that does not decode (%s)",
+	   r.msg);
+	ok(r.next_rc == 0, "fails only its call: the next one works (%s)", r.next_msg);
+
+	hostile_pings(answer_amplified, &r);
+	ok(r.rc == -EBADMSG && strstr(r.msg, "bytes to decode"),
+	   "4 MiB of tiny unknown fields: refused within the decode budget (%s)", r.msg);
+	ok(r.next_rc == 0, "and the next call works (%s)", r.next_msg);
+
+	hostile_pings(answer_hostile_status, &r);
+	ok(r.rc == -EIO && one_line_of_text(r.msg) && strlen(r.msg) < 1024 && strstr(r.msg, "agent says"),
+	   "an error message of lines and escapes arrives as one bounded line (%zu bytes)", strlen(r.msg));
+}
+
 /* Random request payloads (seeded, so a failure can be replayed): each gets one answer and
  * the server stays up. The answers are drained while the requests are still being sent. */
 #define FUZZ_FRAMES 2000
@@ -778,6 +967,7 @@ int main(void)
 	test_client_suite();
 	test_request_limit();
 	test_raw_frames();
+	test_hostile_peer();
 	test_fuzz();
 	test_server_closes();
 	test_shutdown();

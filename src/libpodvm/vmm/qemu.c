@@ -373,7 +373,7 @@ void pv_vm_last_line(const char *path, char *out, size_t len)
 	char *start = text + n;
 	while (start > text && start[-1] != '\n')
 		start--;
-	snprintf(out, len, "%s", start);
+	pv_one_line(start, out, len);  /* a guest writes the console */
 }
 
 void pv_vm_log_find(const char *path, const char *needle, char *out, size_t len)
@@ -385,7 +385,7 @@ void pv_vm_log_find(const char *path, const char *needle, char *out, size_t len)
 			if (*next)
 				*next++ = '\0';
 			if (strstr(line, needle)) {
-				snprintf(out, len, "%s", line);
+				pv_one_line(line, out, len);
 				return;
 			}
 		}

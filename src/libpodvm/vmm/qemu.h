@@ -78,7 +78,8 @@ void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len);
 void pv_vm_stop(struct pv_vm *vm);
 /* SIGKILL, no waiting (safe from a signal-handling thread). */
 void pv_vm_kill(struct pv_vm *vm);
-/* The last non-empty line of a log file, for error messages ("" if none). */
+/* The last non-empty line of a log file, for error messages ("" if none); control
+ * characters made harmless (pv_one_line: the guest writes its console). */
 void pv_vm_last_line(const char *path, char *out, size_t len);
 /* The first line of a log file that contains needle, else its last line: what QEMU's log
  * says went wrong ("error": a failed assertion that follows says less), why a guest
