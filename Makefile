@@ -4,9 +4,11 @@ BUILD       ?= build
 RELEASE     := $(BUILD)/release
 ASAN        := $(BUILD)/asan
 GUEST       := $(BUILD)/guest
+FUZZ        := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
 SHAREDIR    := $(PREFIX)/share/podvm
 
-.PHONY: all deps build asan guest install demo check unit integration bench clean
+.PHONY: all deps build asan guest install demo check unit integration bench fuzz clean
 
 all: build guest
 
@@ -60,5 +62,12 @@ bench: build guest
 	bench/run-pod-latency
 	bench/run-net-throughput
 
+# libFuzzer targets (tests/fuzz: ttrpc, the agent's requests and answers, OCI specs, images,
+# layers, CNI results, podvm.conf), FUZZ_SECONDS each, in a clang build of their own. Not
+# part of check.
+fuzz:
+	@scripts/install-deps.sh fuzz
+	tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(RELEASE) $(ASAN) $(GUEST)
+	rm -rf $(RELEASE) $(ASAN) $(GUEST) $(FUZZ)

@@ -15,6 +15,8 @@ PACKAGES="
 "
 # `install-deps.sh bench`: also what the benchmarks compare podvm with (gVisor's runsc).
 [ "${1:-}" = bench ] && PACKAGES="$PACKAGES runsc"
+# `install-deps.sh fuzz`: clang, and libFuzzer's runtime (libclang_rt.fuzzer-x86_64.a).
+[ "${1:-}" = fuzz ] && PACKAGES="$PACKAGES clang libclang-rt-14-dev"
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

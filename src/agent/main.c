@@ -5,6 +5,7 @@
 #include "guest_init.h"
 #include "log.h"
 #include "process.h"
+#include "request.h"
 #include "service.h"
 #include "stats.h"
 
@@ -49,6 +50,7 @@ static int run_agent(char **argv, pv_error *err)
 	struct ttrpc_server *srv = NULL;
 	if (ttrpc_server_new(agent_methods, agent_n_methods, NULL, &srv, err) < 0)
 		return -1;
+	ttrpc_server_set_check(srv, request_check);
 	int r = channel_serve(srv, guest_cmdline_param("podvm.channel"), err);
 	ttrpc_server_free(srv);
 	return r;

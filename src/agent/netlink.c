@@ -177,11 +177,18 @@ int pv_nl_open(pv_error *err)
 	return fd;
 }
 
+/* NLMSG_OK without its comparison of the unsigned nlmsg_len with the signed n (which clang
+ * warns about); n goes negative when NLMSG_NEXT steps past the end. */
+static bool nlmsg_ok(const struct nlmsghdr *h, int n)
+{
+	return n >= (int)sizeof(*h) && h->nlmsg_len >= sizeof(*h) && h->nlmsg_len <= (unsigned)n;
+}
+
 /* The answer to seq in the len bytes of buf: 1 (not in this datagram), 0, or -errno. */
 static int find_ack(const uint8_t *buf, size_t len, uint32_t seq)
 {
 	int n = (int)len;
-	for (const struct nlmsghdr *h = (const void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+	for (const struct nlmsghdr *h = (const void *)buf; nlmsg_ok(h, n); h = NLMSG_NEXT(h, n)) {
 		if (h->nlmsg_seq != seq)
 			continue;   /* a late answer to an earlier request */
 		if (h->nlmsg_type != NLMSG_ERROR)

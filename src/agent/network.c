@@ -132,9 +132,10 @@ static int route_family(const Podvm__Agent__V1__NetRoute *rt)
 	return rt->ipv6 ? AF_INET6 : AF_INET;
 }
 
-/* Turns the RPC's strings into a pv_route; gw is filled when the route has a gateway. */
-static int parse_route(int fd, const Podvm__Agent__V1__NetRoute *rt, const char *what,
-		       struct pv_route *out, struct pv_inet_prefix *gw, pv_error *err)
+/* Turns the RPC's strings into a pv_route without its interface; gw is filled when the
+ * route has a gateway. */
+static int parse_route_addresses(const Podvm__Agent__V1__NetRoute *rt, const char *what,
+				 struct pv_route *out, struct pv_inet_prefix *gw, pv_error *err)
 {
 	*out = (struct pv_route){ .dst.family = route_family(rt) };
 	if (rt->destination[0] && pv_parse_cidr(rt->destination, &out->dst) < 0)
@@ -149,6 +150,18 @@ static int parse_route(int fd, const Podvm__Agent__V1__NetRoute *rt, const char 
 	if (rt->scope > UINT8_MAX)
 		return pv_error_set_plain(err, EINVAL, "%s: scope %u out of range", what, rt->scope);
 	out->scope = (uint8_t)rt->scope;
+	if (rt->interface_mac[0] && !network_mac_valid(rt->interface_mac))
+		return pv_error_set_plain(err, EINVAL, "%s: MAC \"%s\": not a MAC address", what,
+					  rt->interface_mac);
+	return 0;
+}
+
+/* parse_route_addresses, then the interface the route leaves by. */
+static int parse_route(int fd, const Podvm__Agent__V1__NetRoute *rt, const char *what,
+		       struct pv_route *out, struct pv_inet_prefix *gw, pv_error *err)
+{
+	if (parse_route_addresses(rt, what, out, gw, err) < 0)
+		return -1;
 	if (rt->interface_mac[0]) {
 		struct nic nic;
 		if (nic_by_mac(fd, rt->interface_mac, &nic, err) < 0)
@@ -158,12 +171,18 @@ static int parse_route(int fd, const Podvm__Agent__V1__NetRoute *rt, const char 
 	return 0;
 }
 
+/* "route DEST via GW dev MAC", for messages. */
+static void route_name(const Podvm__Agent__V1__NetRoute *rt, char *what, size_t size)
+{
+	snprintf(what, size, "route %s%s%s%s%s", rt->destination[0] ? rt->destination : "default",
+		 rt->gateway[0] ? " via " : "", rt->gateway, rt->interface_mac[0] ? " dev " : "",
+		 rt->interface_mac);
+}
+
 static int add_route(int fd, const Podvm__Agent__V1__NetRoute *rt, pv_error *err)
 {
 	char what[160];
-	snprintf(what, sizeof(what), "route %s%s%s%s%s", rt->destination[0] ? rt->destination : "default",
-		 rt->gateway[0] ? " via " : "", rt->gateway, rt->interface_mac[0] ? " dev " : "",
-		 rt->interface_mac);
+	route_name(rt, what, sizeof(what));
 	struct pv_route r;
 	struct pv_inet_prefix gw;
 	if (parse_route(fd, rt, what, &r, &gw, err) < 0)
@@ -174,6 +193,42 @@ static int add_route(int fd, const Podvm__Agent__V1__NetRoute *rt, pv_error *err
 		ret = pv_nl_request(fd, &m);
 	if (ret < 0 && ret != -EEXIST)
 		return pv_error_set(err, -ret, "%s", what);
+	return 0;
+}
+
+bool network_mac_valid(const char *s)
+{
+	unsigned char mac[MAC_LEN];
+	return parse_mac(s, mac) == 0;
+}
+
+static int check_interface(const Podvm__Agent__V1__NetInterface *ifc, pv_error *err)
+{
+	struct pv_inet_prefix a;
+	if (!network_mac_valid(ifc->mac))
+		return pv_error_set_plain(err, EINVAL, "MAC \"%s\": not a MAC address", ifc->mac);
+	if (strlen(ifc->name) >= IF_NAMESIZE)
+		return pv_error_set_plain(err, EINVAL, "%s: name \"%s\" too long", ifc->mac, ifc->name);
+	for (size_t i = 0; i < ifc->n_addresses; i++)
+		if (pv_parse_cidr(ifc->addresses[i], &a) < 0)
+			return pv_error_set_plain(err, EINVAL, "%s: address \"%s\": not a CIDR", ifc->mac,
+						  ifc->addresses[i]);
+	return 0;
+}
+
+int network_check(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err)
+{
+	for (size_t i = 0; i < cfg->n_interfaces; i++)
+		if (check_interface(cfg->interfaces[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		char what[160];
+		struct pv_route r;
+		struct pv_inet_prefix gw;
+		route_name(cfg->routes[i], what, sizeof(what));
+		if (parse_route_addresses(cfg->routes[i], what, &r, &gw, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -2,6 +2,7 @@
  * and addresses the host chose for the pod, then adds its routes, all over rtnetlink
  * (netlink.c). */
 #pragma once
+#include <stdbool.h>
 #include "agent.pb-c.h"
 #include "error.h"
 
@@ -10,6 +11,11 @@
  * ones first so that every gateway is reachable by the time a route names it. Addresses and
  * routes that already exist are kept, so a repeated call succeeds. */
 int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);
+/* What network_configure would refuse before it changes anything: MACs, interface names,
+ * addresses, routes (an interface it cannot find is not known here). */
+int network_check(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);
+/* "aa:bb:cc:dd:ee:ff", either case. */
+bool network_mac_valid(const char *s);
 
 /* Gives the NIC whose MAC is from_mac the address to_mac (a VM restored from a template
  * starts with the template's). */

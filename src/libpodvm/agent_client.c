@@ -237,7 +237,7 @@ int pv_agent_stats(struct ttrpc_client *c, const char *id, uint8_t **metrics, si
 	Podvm__Agent__V1__StatsResponse *resp = (void *)m;
 	*len = resp->cgroup_v2_metrics.len;
 	*metrics = malloc(*len ? *len : 1);
-	if (*metrics)
+	if (*metrics && *len)  /* no metrics: data is NULL, which memcpy must not get */
 		memcpy(*metrics, resp->cgroup_v2_metrics.data, *len);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return *metrics ? 0 : pv_error_set(err, ENOMEM, "stats");

@@ -25,6 +25,7 @@ struct ttrpc_server {
 	pthread_cond_t idle;
 	unsigned n_conns;       /* connection threads started by serve_listener */
 	unsigned max_requests;  /* in flight per connection */
+	ttrpc_check_fn check;   /* NULL: none */
 };
 
 /* One connection being served; lives on serve_fd's stack until its requests are done. */
@@ -136,7 +137,9 @@ static int call_method(struct ttrpc_server *s, const Ttrpc__Request *req,
 	if (in == NULL)
 		return pv_error_set_plain(err, EINVAL, "%s/%s: malformed %s", req->service,
 					  req->method, m->request->name);
-	int r = m->handler(s->ctx, in, reply, err);
+	int r = s->check ? s->check(in, err) : 0;
+	if (r >= 0)
+		r = m->handler(s->ctx, in, reply, err);
 	protobuf_c_message_free_unpacked(in, NULL);
 	if (r < 0 && *err == NULL)  /* a handler that forgot to say why */
 		pv_error_set(err, -r, "%s/%s", req->service, req->method);
@@ -428,6 +431,11 @@ int ttrpc_server_new(const struct ttrpc_method *methods, size_t n_methods, void 
 void ttrpc_server_set_max_requests(struct ttrpc_server *s, unsigned n)
 {
 	s->max_requests = n;
+}
+
+void ttrpc_server_set_check(struct ttrpc_server *s, ttrpc_check_fn check)
+{
+	s->check = check;
 }
 
 void ttrpc_server_shutdown(struct ttrpc_server *s)

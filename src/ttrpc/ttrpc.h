@@ -94,6 +94,10 @@ int ttrpc_server_new(const struct ttrpc_method *methods, size_t n_methods, void 
 		     struct ttrpc_server **out, pv_error *err);
 /* Another limit of requests in flight per connection than TTRPC_DEFAULT_MAX_REQUESTS. */
 void ttrpc_server_set_max_requests(struct ttrpc_server *s, unsigned n);
+/* A check every request passes once unpacked, before its method's handler runs: a negative
+ * return answers the request with *err (as a handler's failure) without calling the handler. */
+typedef int (*ttrpc_check_fn)(const ProtobufCMessage *request, pv_error *err);
+void ttrpc_server_set_check(struct ttrpc_server *s, ttrpc_check_fn check);
 /* Serves one connection until the peer closes it or ttrpc_server_shutdown. Every request
  * runs in a thread of its own, so a blocking handler (a Wait) never holds up the others;
  * responses are written whole under a lock. Unknown service or method: UNIMPLEMENTED.

@@ -1,9 +1,11 @@
 /* CNI network configs (src/libpodvm/net/cni_conf.c), read as libcni reads them: config
  * directory choice, `.conflist` before `.conf`/`.json` and lexical order, single-plugin
  * files, malformed files; each plugin's stdin (name, cniVersion, prevResult, runtimeConfig
- * for declared capabilities only); one-line messages of failed plugins. Config dirs are
- * written in a mkdtemp directory. */
+ * for declared capabilities only); one-line messages of failed plugins, and what a
+ * plugin's run comes to (cni.c's pv_cni_plugin_result). Config dirs are written in a
+ * mkdtemp directory. */
 #include "tap.h"
+#include "net/cni.h"
 #include "net/cni_conf.h"
 #include "cleanup.h"
 #include "util.h"
@@ -196,6 +198,25 @@ static void test_failure_message(void)
 	failure_is(NULL, NULL, 137, "exited with status 137");
 }
 
+static void test_plugin_result(void)
+{
+	json_t *result = NULL;
+	pv_error err = NULL;
+	int r = pv_cni_plugin_result("bridge", "ADD", 0, "{\"cniVersion\": \"1.0.0\", \"ips\": []}", "", &result, &err);
+	ok(r == 0 && json_is_object(result), "plugin result: stdout parsed (%s)", msg_of(err));
+	json_decref(result);
+	result = NULL;
+	r = pv_cni_plugin_result("bridge", "ADD", 0, "not json", "", &result, &err);
+	ok(r < 0 && err && err->errnum == EPROTO && result == NULL && strstr(msg_of(err), "plugin bridge: result is not JSON"),
+	   "plugin result: stdout that is not JSON: EPROTO (%s)", msg_of(err));
+	pv_error_release(&err);
+	ok(pv_cni_plugin_result("bridge", "DEL", 0, "", "", NULL, &err) == 0, "plugin result: DEL wants no result");
+	r = pv_cni_plugin_result("bridge", "DEL", 1, "{\"code\": 7, \"msg\": \"busy\"}", "", NULL, &err);
+	ok(r < 0 && err && err->errnum == EIO && strcmp(msg_of(err), "plugin bridge: DEL: busy") == 0,
+	   "plugin result: a failure names the plugin and the command (%s)", msg_of(err));
+	pv_error_release(&err);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp) == NULL) {
@@ -207,6 +228,7 @@ int main(void)
 	test_plugin_stdin();
 	test_versions();
 	test_failure_message();
+	test_plugin_result();
 	pv_rm_rf(tmp, NULL);
 	return done_testing();
 }

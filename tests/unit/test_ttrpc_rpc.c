@@ -362,6 +362,40 @@ static void test_unknown_and_malformed(struct ttrpc_client *c)
 	pv_error_release(&err);
 }
 
+/* A server-wide check (ttrpc_server_set_check): refuses container "bad" before any
+ * handler runs. */
+static int refuse_bad(const ProtobufCMessage *req, pv_error *err)
+{
+	const Podvm__Agent__V1__ContainerRequest *c = (const void *)req;
+	if (req->descriptor == &podvm__agent__v1__container_request__descriptor &&
+	    strcmp(c->container_id, "bad") == 0)
+		return pv_error_set_plain(err, EPERM, "container \"bad\" refused");
+	return 0;
+}
+
+static void test_check(void)
+{
+	struct rig r;
+	rig_start(&r, true);
+	ttrpc_server_set_check(r.s, refuse_bad);
+	pv_error err = NULL;
+	Podvm__Agent__V1__ContainerRequest req = PODVM__AGENT__V1__CONTAINER_REQUEST__INIT;
+	ProtobufCMessage *out = NULL;
+	req.container_id = "bad";
+	int rc = ttrpc_client_call(r.c, SVC, "RemoveContainer", &req.base, &podvm__agent__v1__empty__descriptor,
+				   &out, 0, &err);
+	ok(rc == -EPERM && strcmp(msg_of(err), "container \"bad\" refused") == 0,
+	   "a request the check refuses: its error, no handler (%s)", msg_of(err));
+	pv_error_release(&err);
+	req.container_id = "other";
+	rc = ttrpc_client_call(r.c, SVC, "RemoveContainer", &req.base, &podvm__agent__v1__empty__descriptor,
+			       &out, 0, &err);
+	ok(rc == -ENOENT && strstr(msg_of(err), "other"), "one it lets through reaches its handler (%s)",
+	   msg_of(err));
+	pv_error_release(&err);
+	ok(rig_stop(&r) == 0, "check: serve_fd returns 0");
+}
+
 static void test_oversize_calls(struct ttrpc_client *c)
 {
 	pv_error err = NULL;
@@ -966,6 +1000,7 @@ int main(void)
 	alarm(120);  /* a hang is a failure, not a stuck CI job */
 	test_client_suite();
 	test_request_limit();
+	test_check();
 	test_raw_frames();
 	test_hostile_peer();
 	test_fuzz();

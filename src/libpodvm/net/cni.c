@@ -136,19 +136,28 @@ static int call_plugin(const struct pv_cni_call *c, size_t i, const char *comman
 		return pv_error_set(err, ENOMEM, "plugin %s", type);
 	struct plugin_output o = { 0 };
 	int r = run_plugin(bin, env, in, &o, err);
-	if (r == 0 && o.status != 0) {
-		_cleanup_free_ char *why = pv_cni_failure_message(o.out, o.errout, o.status);
-		r = pv_error_set_plain(err, EIO, "plugin %s: %s%s", type, strcmp(command, "DEL") ? "" : "DEL: ",
-				       why ? why : "failed");
-	} else if (r == 0 && result) {
-		json_error_t je;
-		if ((*result = json_loads(o.out, 0, &je)) == NULL)
-			r = pv_error_set_plain(err, EPROTO, "plugin %s: result is not JSON: %s", type, je.text);
-	} else if (r < 0) {
+	if (r == 0)
+		r = pv_cni_plugin_result(type, command, o.status, o.out, o.errout, result, err);
+	else
 		pv_error_prefix(err, "plugin %s", type);
-	}
 	plugin_output_clear(&o);
 	return r;
+}
+
+int pv_cni_plugin_result(const char *type, const char *command, int status, const char *out,
+			 const char *errout, json_t **result, pv_error *err)
+{
+	if (status != 0) {
+		_cleanup_free_ char *why = pv_cni_failure_message(out, errout, status);
+		return pv_error_set_plain(err, EIO, "plugin %s: %s%s", type, strcmp(command, "DEL") ? "" : "DEL: ",
+					  why ? why : "failed");
+	}
+	if (result == NULL)
+		return 0;
+	json_error_t je;
+	if ((*result = json_loads(out, 0, &je)) == NULL)
+		return pv_error_set_plain(err, EPROTO, "plugin %s: result is not JSON: %s", type, je.text);
+	return 0;
 }
 
 int pv_cni_add(const struct pv_cni_call *c, json_t **result, pv_error *err)

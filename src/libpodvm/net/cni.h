@@ -21,3 +21,8 @@ int pv_cni_add(const struct pv_cni_call *c, json_t **result, pv_error *err);
 /* result: what pv_cni_add returned (may be NULL). Every plugin is run even after a
  * failure; the first failure is reported. */
 int pv_cni_del(const struct pv_cni_call *c, json_t *result, pv_error *err);
+/* What one plugin's run of command came to, from its exit status, stdout and stderr: *result
+ * (when result is not NULL) its parsed stdout, or an error naming the plugin with the reason
+ * pv_cni_failure_message finds. Pure: what pv_cni_add and pv_cni_del make of each plugin. */
+int pv_cni_plugin_result(const char *type, const char *command, int status, const char *out,
+			 const char *errout, json_t **result, pv_error *err);
