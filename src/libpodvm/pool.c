@@ -190,7 +190,7 @@ void pv_pool_note_start(const struct pv_pool_dirs *d, const char *hash)
 
 void pv_pool_demand(const struct pv_pool_dirs *d, const char *hash, struct pv_pool_demand *out)
 {
-	*out = (struct pv_pool_demand){ 0, 0 };
+	*out = (struct pv_pool_demand){ 0, 0, 0 };
 	_cleanup_free_ char *path = starts_path(d, hash), *text = NULL;
 	if (path == NULL || pv_read_file(path, 1 << 20, &text, NULL, NULL) < 0)
 		return;
@@ -200,6 +200,7 @@ void pv_pool_demand(const struct pv_pool_dirs *d, const char *hash, struct pv_po
 		if (t > out->last_ms)
 			out->last_ms = t;
 		out->recent += t > since;
+		out->total++;
 		while (*p == '\n')
 			p++;
 		if (*p && (*p < '0' || *p > '9'))
@@ -220,6 +221,14 @@ void pv_pool_forget_starts(const struct pv_pool_dirs *d, const char *hash, long 
 	/* A start appended meanwhile to the old file is lost: it only sizes the pool. */
 	if (kept && pv_write_file(tmp, kept, n, 0600, NULL) == 0)
 		(void)rename(tmp, path);
+}
+
+void pv_pool_trim_starts(const struct pv_pool_dirs *d, const char *hash, const struct pv_pool_demand *dm)
+{
+	if (dm->total - dm->recent <= PV_POOL_STALE_STARTS)
+		return;
+	long long keep_after = pv_pool_now_ms() - PV_POOL_DEMAND_WINDOW_MS;
+	pv_pool_forget_starts(d, hash, dm->last_ms - 1 < keep_after ? dm->last_ms - 1 : keep_after);
 }
 
 void pv_pool_shrink(const struct pv_pool_dirs *d, const char *hash, unsigned keep)

@@ -46,10 +46,17 @@ void pv_pool_note_start(const struct pv_pool_dirs *d, const char *hash);
 struct pv_pool_demand {
 	unsigned recent;    /* starts in the last PV_POOL_DEMAND_WINDOW_MS */
 	long long last_ms;  /* the last start; 0: none */
+	unsigned total;     /* starts on record */
 };
 void pv_pool_demand(const struct pv_pool_dirs *d, const char *hash, struct pv_pool_demand *out);
 /* Forgets starts before keep_after_ms (the file would grow for ever). */
 void pv_pool_forget_starts(const struct pv_pool_dirs *d, const char *hash, long long keep_after_ms);
+/* While a shape keeps starting its keeper never goes, and the record would grow by a line a
+ * start, past what pv_pool_demand reads (then no demand, no pool, for the rest of the boot):
+ * once more than PV_POOL_STALE_STARTS starts on record no longer count (before the window,
+ * but the last, which says when the pool may empty), forgets them. */
+#define PV_POOL_STALE_STARTS 32
+void pv_pool_trim_starts(const struct pv_pool_dirs *d, const char *hash, const struct pv_pool_demand *dm);
 /* Removes ready entries of hash's pool, their QEMU killed, until `keep` remain. */
 void pv_pool_shrink(const struct pv_pool_dirs *d, const char *hash, unsigned keep);
 /* Calls fn for each entry: its name and whether it is ready (not being filled). */

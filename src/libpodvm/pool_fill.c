@@ -188,6 +188,7 @@ static void keep(struct fill *f)
 		}
 		if (want == 0)
 			break;
+		pv_pool_trim_starts(&f->dirs, f->hash, &dm);
 		long long left = dm.last_ms + (long long)f->host.config.pool_idle * 1000 - pv_pool_now_ms();
 		usleep((useconds_t)(left < KEEP_CHECK_MS ? (left > 0 ? left : 1) : KEEP_CHECK_MS) * 1000);
 	}

@@ -161,6 +161,46 @@ static void count_entries(const char *entry, bool ready, void *data)
 	(void)entry;
 }
 
+/* Appends n starts, a millisecond apart from first_ms on, to the shape's record. */
+static void add_starts(const char *path, long long first_ms, int n)
+{
+	FILE *f = fopen(path, "a");
+	for (int i = 0; f && i < n; i++)
+		fprintf(f, "%lld\n", first_ms + i);
+	if (f)
+		fclose(f);
+}
+
+/* A shape that keeps starting: its keeper trims the record, or it grows a line a start for
+ * as long as the starts go on (past pv_pool_demand's read limit: no pool any more). */
+static void test_trim_starts(const struct pv_pool_dirs *d, const char *hash, const char *path)
+{
+	struct pv_pool_demand dm;
+	long long old = pv_pool_now_ms() - PV_POOL_DEMAND_WINDOW_MS - 10000;
+	unlink(path);
+	add_starts(path, old, PV_POOL_STALE_STARTS);
+	add_starts(path, pv_pool_now_ms(), 2);
+	pv_pool_demand(d, hash, &dm);
+	ok(dm.total == PV_POOL_STALE_STARTS + 2 && dm.recent == 2, "trim: %u starts on record, 2 recent", dm.total);
+	pv_pool_trim_starts(d, hash, &dm);
+	pv_pool_demand(d, hash, &dm);
+	ok(dm.total == PV_POOL_STALE_STARTS + 2, "trim: not before more than %d stale starts", PV_POOL_STALE_STARTS);
+	add_starts(path, old - 1000, 1);
+	pv_pool_demand(d, hash, &dm);
+	long long last = dm.last_ms;
+	pv_pool_trim_starts(d, hash, &dm);
+	pv_pool_demand(d, hash, &dm);
+	ok(dm.total == 2 && dm.recent == 2 && dm.last_ms == last, "trim: the stale starts forgotten, the recent kept");
+	unlink(path);
+	add_starts(path, old, 3 * PV_POOL_STALE_STARTS);
+	pv_pool_demand(d, hash, &dm);
+	pv_pool_trim_starts(d, hash, &dm);
+	pv_pool_demand(d, hash, &dm);
+	ok(dm.total == 1 && dm.recent == 0 && dm.last_ms == old + 3 * PV_POOL_STALE_STARTS - 1,
+	   "trim: none recent: the last start kept (pool_idle counts from it)");
+	unlink(path);
+}
+
 static void test_pool(void)
 {
 	struct pv_paths paths = { 0 };
@@ -232,6 +272,7 @@ static void test_pool(void)
 	free(text);
 	pv_pool_demand(&d, "fedcba9876543210", &dm);
 	ok(dm.recent == 0, "demand: per shape");
+	test_trim_starts(&d, hash, p);
 	/* Shrinking takes and removes ready entries, never one being filled. */
 	for (int i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s/%s-bbbb000%d", d.state, hash, i);
