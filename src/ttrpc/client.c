@@ -398,13 +398,14 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 		r = send_request(c, &call, frame, len);
 	if (r == 0)
 		r = wait_answer(c, &call, timeout_ms);
-	unregister_call(c, &call);
 	if (r == 0)
 		r = call.rc;
+	/* Before unregistering: from then on ttrpc_client_free may free c (and its reason). */
+	if (r != 0)
+		r = call_failed(c, service, method, r, timeout_ms, err);
+	unregister_call(c, &call);
 	if (r == 0)
 		r = decode_response(service, method, &call, resp_desc, resp, err);
-	else
-		r = call_failed(c, service, method, r, timeout_ms, err);
 	free(call.payload);
 	pthread_cond_destroy(&call.cond);
 	return r;
