@@ -48,7 +48,6 @@ int pv_bind_into(const char *source, const char *target, unsigned long propagati
 /* The deepest mount point at or below dir in a /proc/self/mounts text (cut up), or NULL. */
 static char *deepest_mount(char *mounts, const char *dir)
 {
-	size_t len = strlen(dir);
 	char *deepest = NULL, *save = NULL;
 	for (char *line = strtok_r(mounts, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *target = strchr(line, ' ');
@@ -56,8 +55,7 @@ static char *deepest_mount(char *mounts, const char *dir)
 			continue;
 		target++;
 		*strchrnul(target, ' ') = '\0';
-		if (strncmp(target, dir, len) == 0 && (target[len] == '/' || target[len] == '\0') &&
-		    (deepest == NULL || strlen(target) > strlen(deepest)))
+		if (pv_path_within(target, dir) && (deepest == NULL || strlen(target) > strlen(deepest)))
 			deepest = target;
 	}
 	return deepest;
@@ -108,14 +106,6 @@ static void unescape_octal(char *s)
 	*o = '\0';
 }
 
-static bool path_is_under(const char *path, const char *mount_point)
-{
-	size_t n = strlen(mount_point);
-	if (strcmp(mount_point, "/") == 0)
-		return true;
-	return strncmp(path, mount_point, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 int pv_mountinfo_find(const char *mountinfo, const char *path, char *mount_point, size_t len, bool *shared)
 {
 	_cleanup_free_ char *text = strdup(mountinfo);
@@ -133,7 +123,7 @@ int pv_mountinfo_find(const char *mountinfo, const char *path, char *mount_point
 			continue;
 		unescape_octal(f[4]);
 		size_t n = strlen(f[4]);
-		if (!path_is_under(path, f[4]) || (found && n < best))
+		if (!pv_path_within(path, f[4]) || (found && n < best))
 			continue;  /* the last of equal mount points is the one on top */
 		best = n;
 		found = true;

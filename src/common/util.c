@@ -298,6 +298,14 @@ bool pv_str_has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool pv_path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (n > 0 && dir[n - 1] == '/')  /* "/" itself */
+		n--;
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 void pv_one_line(const char *in, char *out, size_t size)
 {
 	size_t n = 0;

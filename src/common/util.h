@@ -38,6 +38,8 @@ int pv_env_set(char ***env, const char *kv);
 const char *pv_env_get(char *const *env, const char *key);
 
 bool pv_str_has_prefix(const char *s, const char *prefix);
+/* Whether path is dir or lies below it, component-wise ("/a/bc" is not below "/a/b"). */
+bool pv_path_within(const char *path, const char *dir);
 /* Copies in to out (size >= 4) as one line: tabs and line breaks become spaces, other
  * control characters (a terminal escape) '?', and what does not fit "...". For text from
  * an untrusted source (a guest) on its way to a log or a terminal. */

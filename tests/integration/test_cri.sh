@@ -422,16 +422,22 @@ cri remove-all-pods >/dev/null 2>&1
 leftovers "pods in systemd-form cgroups"
 
 # A RuntimeClass whose runtime options name a config file without templates: cold boots.
+# one_container_then_remove POD NAME LABEL WORD WHAT: a sleeping container starts in POD and
+# answers ExecSync (echo WORD); then the pod is stopped and removed and nothing is left.
+one_container_then_remove() {
+	local c
+	c=$(cri create-container "$1" "$2" "$IMG" --log-path "$2.log" -- sleep 300 2>&1)
+	t "$3 StartContainer" cri start "$c"
+	expect_eq "$3 ExecSync" "$4" "$(cri exec-sync "$c" -- echo "$4" 2>&1)"
+	t "$3 StopPodSandbox" cri stop-pod "$1"
+	t "$3 RemovePodSandbox" cri remove-pod "$1"
+	leftovers "$5"
+}
 pod=$(cri run-pod cold --runtime-handler podvm-cold --log-dir "$TMP/logs/cold" --cgroup-parent "$CGROUP_PARENT" 2>&1)
 t_result "runtime options: RunPodSandbox (podvm-cold)" $? "$pod"
 expect_match "runtime options: ConfigPath's templates = off: the VM booted cold" "^booted cold in [0-9]+ ms" \
 	"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
-k1=$(cri create-container "$pod" k1 "$IMG" --log-path k1.log -- sleep 300 2>&1)
-t "runtime options: StartContainer" cri start "$k1"
-expect_eq "runtime options: ExecSync" cold-ok "$(cri exec-sync "$k1" -- echo cold-ok 2>&1)"
-t "runtime options: StopPodSandbox" cri stop-pod "$pod"
-t "runtime options: RemovePodSandbox" cri remove-pod "$pod"
-leftovers "a cold-booted podvm pod"
+one_container_then_remove "$pod" k1 "runtime options:" cold-ok "a cold-booted podvm pod"
 
 # A RuntimeClass whose config says accel = kvm, where KVM cannot run the guest (the verdict
 # lib.sh's podvm check made for this state directory): RunPodSandbox fails in seconds, not
@@ -547,12 +553,7 @@ rerun() {
 	local again c
 	again=$(cri run-pod "$1" --runtime-handler podvm --log-dir "$TMP/logs/$1-again" --cgroup-parent "$CGROUP_PARENT" 2>&1)
 	t_result "$2: a later RunPodSandbox of the same pod works" $? "$again"
-	c=$(cri create-container "$again" again "$IMG" --log-path again.log -- sleep 300 2>&1)
-	t "$2: ... and runs a container" cri start "$c"
-	expect_eq "$2: ... which answers ExecSync" again-ok "$(cri exec-sync "$c" -- echo again-ok 2>&1)"
-	t "$2: ... StopPodSandbox" cri stop-pod "$again"
-	t "$2: ... RemovePodSandbox" cri remove-pod "$again"
-	leftovers "$2, then the same pod again"
+	one_container_then_remove "$again" again "$2: ..." again-ok "$2, then the same pod again"
 }
 rerun doomed "killed VMM"
 

@@ -13,6 +13,12 @@ echo "not for the VMM's eyes" >"$TMP/secret"
 HOLD='trap "exit 0" TERM; echo ready; sleep 60 & wait'
 
 
+stop_run() {  # stop_run PID: ends a HOLD run and waits for it (10 s at most)
+	local i
+	kill -TERM "$1"
+	for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+}
+
 qemu_of() {  # qemu_of PATTERN: the pid of the QEMU whose command line matches
 	pgrep -f -- "qemu-system.*$1" | head -1
 }
@@ -66,8 +72,7 @@ jailed "cold boot" "$(qemu_of "$PODVM_STATE_DIR/")" own $VMM_CAPS
 pid=$(qemu_of "$PODVM_STATE_DIR/")
 expect_match "cold boot: its shares hold the container's rootfs (mounted after it started)" "bin" \
 	"$(ls "/proc/$pid/root$PODVM_DATA_DIR"/*/shared/rootfs 2>&1 | tr '\n' ' ')"
-kill -TERM $cold
-for i in $(seq 100); do kill -0 $cold 2>/dev/null || break; sleep 0.1; done
+stop_run $cold
 leftovers "a jailed cold boot"
 
 # 2. The template maker (memory shared with its template file), then a restore from it.
@@ -81,14 +86,12 @@ for i in $(seq 300); do
 done
 jailed "template maker" "$maker" own $VMM_CAPS
 wait_for_text "$TMP/t.out" ready
-kill -TERM $run
-for i in $(seq 100); do kill -0 $run 2>/dev/null || break; sleep 0.1; done
+stop_run $run
 PODVM_CONFIG=/dev/null PODVM_POOL=0 "$PODVM" run "$IMG" sh -c "$HOLD" >"$TMP/r.out" 2>&1 &
 run=$!
 wait_for_text "$TMP/r.out" ready
 jailed "restored from a template" "$(qemu_of "-incoming defer.*$PODVM_STATE_DIR/")" own $VMM_CAPS
-kill -TERM $run
-for i in $(seq 100); do kill -0 $run 2>/dev/null || break; sleep 0.1; done
+stop_run $run
 
 # 3. A pooled VM (pool = 1 keeps one restored and paused).
 printf 'pool = 1\n' >"$TMP/pool1.conf"
@@ -113,8 +116,7 @@ pid=$(qemu_of "$nb/state/")
 PODVM_GUEST_DIR=$nb/guest PODVM_STATE_DIR=$nb/state jailed "without root" "$pid" "$(id -u nobody)" 0000000000000000
 [ -n "$pid" ] && [ "$(readlink "/proc/$pid/ns/user")" != "$(readlink /proc/self/ns/user)" ]
 t_result "without root: a user namespace of its own" $?
-kill -TERM $run
-for i in $(seq 100); do kill -0 $run 2>/dev/null || break; sleep 0.1; done
+stop_run $run
 
 # 5. jail = off: QEMU runs as its caller, unconfined (for debugging).
 PODVM_JAIL=off PODVM_TEMPLATES=0 "$PODVM" run "$IMG" sh -c "$HOLD" >"$TMP/off.out" 2>&1 &
@@ -123,8 +125,7 @@ wait_for_text "$TMP/off.out" ready
 pid=$(qemu_of "$PODVM_STATE_DIR/")
 expect_eq "jail = off: no seccomp filter, root, the host's mounts" "0 0 same" \
 	"$(status_field "$pid" Seccomp) $(status_field "$pid" Uid) $([ "$(readlink "/proc/$pid/ns/mnt")" = "$(readlink /proc/self/ns/mnt)" ] && echo same)"
-kill -TERM $run
-for i in $(seq 100); do kill -0 $run 2>/dev/null || break; sleep 0.1; done
+stop_run $run
 
 # 6. A VMM the jail cannot be made for: one line naming it, nothing left behind.
 printf '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n' >"$TMP/qemu-script" && chmod +x "$TMP/qemu-script"

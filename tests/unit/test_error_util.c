@@ -274,6 +274,9 @@ static void test_strv(void)
 	ok(pv_env_get(env, "NOPE") == NULL && pv_env_get(NULL, "PATH") == NULL, "pv_env_get of a missing key");
 	ok(pv_str_has_prefix("podvm.agent", "podvm.") && !pv_str_has_prefix("pod", "podvm"),
 	   "pv_str_has_prefix");
+	ok(pv_path_within("/a/b", "/a/b") && pv_path_within("/a/b/c", "/a/b") && !pv_path_within("/a/bc", "/a/b") &&
+	   !pv_path_within("/a", "/a/b") && pv_path_within("/x", "/") && pv_path_within("/", "/"),
+	   "pv_path_within: component-wise, / holds every absolute path");
 }
 
 static void test_parse_u64(void)

@@ -59,12 +59,9 @@ static struct pv_jail_op *find_op(const struct pv_jail *j, const char *path)
  * mount point there would write into the host's directory). */
 static bool under_bound_dir(const struct pv_jail *j, const char *path)
 {
-	for (size_t i = 0; i < j->n_ops; i++) {
-		size_t n = strlen(j->ops[i].path);
-		if (j->ops[i].kind == PV_JAIL_BIND_DIR && strncmp(j->ops[i].path, path, n) == 0 &&
-		    (path[n] == '/' || path[n] == '\0'))
+	for (size_t i = 0; i < j->n_ops; i++)
+		if (j->ops[i].kind == PV_JAIL_BIND_DIR && pv_path_within(path, j->ops[i].path))
 			return true;
-	}
 	return false;
 }
 
@@ -238,12 +235,10 @@ static int run_op(const struct pv_jail_op *op)
 	unsigned long rec = op->flags & PV_JAIL_RECURSIVE ? MS_REC : 0;
 	if (mount(op->source, op->target, NULL, MS_BIND | rec, NULL) < 0)
 		return -errno;
-	/* mount_setattr changes that one flag, keeping the source's nosuid/nodev/noexec (which
-	 * a user namespace may not drop). */
-	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID };
-	if (!(op->flags & PV_JAIL_READONLY))
-		ro.attr_set = MOUNT_ATTR_NOSUID;
-	if (mount_setattr(AT_FDCWD, op->target, rec ? AT_RECURSIVE : 0, &ro, sizeof(ro)) < 0)
+	/* mount_setattr adds these flags and keeps the source's others (nodev, noexec: a user
+	 * namespace may not drop them). */
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_NOSUID | (op->flags & PV_JAIL_READONLY ? MOUNT_ATTR_RDONLY : 0) };
+	if (mount_setattr(AT_FDCWD, op->target, rec ? AT_RECURSIVE : 0, &attr, sizeof(attr)) < 0)
 		return -errno;
 	return 0;
 }
