@@ -47,6 +47,31 @@ static int set_clock(int64_t realtime_ns, pv_error *err)
 	return 0;
 }
 
+/* Each NIC from its from_mac to its to_mac, or (back) the other way. */
+static int set_macs(const Podvm__Agent__V1__IdentityRequest *req, bool back, pv_error *err)
+{
+	for (size_t i = 0; i < req->n_nics; i++) {
+		const char *from = req->nics[i]->from_mac, *to = req->nics[i]->to_mac;
+		if (strcmp(from, to) != 0 && network_set_mac(back ? to : from, back ? from : to, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The MACs and the network as the request gives them; for a rehearsal, undone after. */
+static int apply_network(const Podvm__Agent__V1__IdentityRequest *req, pv_error *err)
+{
+	if (set_macs(req, false, err) < 0)
+		return -1;
+	if (req->network && network_configure(req->network, err) < 0)
+		return pv_error_prefix(err, "network");
+	if (!req->rehearse_network)
+		return 0;
+	if (req->network && network_unconfigure(req->network, err) < 0)
+		return pv_error_prefix(err, "network rehearsal");
+	return set_macs(req, true, err);
+}
+
 int identity_adopt(const Podvm__Agent__V1__IdentityRequest *req, pv_error *err)
 {
 	if (reseed_rng(req->random_seed.data, req->random_seed.len, err) < 0 ||
@@ -54,11 +79,5 @@ int identity_adopt(const Podvm__Agent__V1__IdentityRequest *req, pv_error *err)
 		return -1;
 	if (req->hostname[0] && sethostname(req->hostname, strlen(req->hostname)) < 0)
 		return pv_error_set(err, errno, "hostname %s", req->hostname);
-	for (size_t i = 0; i < req->n_nics; i++)
-		if (strcmp(req->nics[i]->from_mac, req->nics[i]->to_mac) != 0 &&
-		    network_set_mac(req->nics[i]->from_mac, req->nics[i]->to_mac, err) < 0)
-			return -1;
-	if (req->network && network_configure(req->network, err) < 0)
-		return pv_error_prefix(err, "network");
-	return 0;
+	return apply_network(req, err);
 }

@@ -120,12 +120,12 @@ int pv_nlmsg_link(struct pv_nlmsg *m, int ifindex, unsigned ifflags, unsigned if
 	return 0;
 }
 
-int pv_nlmsg_addr(struct pv_nlmsg *m, int ifindex, const struct pv_inet_prefix *addr)
+int pv_nlmsg_addr(struct pv_nlmsg *m, uint16_t type, int ifindex, const struct pv_inet_prefix *addr)
 {
 	size_t alen = pv_inet_len(addr->family);
 	if (alen == 0)
 		return -EAFNOSUPPORT;
-	pv_nlmsg_init(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+	pv_nlmsg_init(m, type, type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
 	struct ifaddrmsg *ifa = pv_nlmsg_put(m, sizeof(*ifa));
 	if (ifa == NULL)
 		return -ENOBUFS;

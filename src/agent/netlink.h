@@ -55,7 +55,8 @@ int pv_nlmsg_attr_str(struct pv_nlmsg *m, uint16_t type, const char *s);
 /* Requests built from parts, ready to send. flags adds NLM_F_CREATE etc. */
 int pv_nlmsg_link(struct pv_nlmsg *m, int ifindex, unsigned ifflags, unsigned ifchange,
 		  uint32_t mtu, const char *name);
-int pv_nlmsg_addr(struct pv_nlmsg *m, int ifindex, const struct pv_inet_prefix *addr);
+/* RTM_NEWADDR (a new address: an existing one is EEXIST) or RTM_DELADDR. */
+int pv_nlmsg_addr(struct pv_nlmsg *m, uint16_t type, int ifindex, const struct pv_inet_prefix *addr);
 
 /* A route in the main table; dst->prefix_len 0 is the default route of dst->family. */
 struct pv_route {

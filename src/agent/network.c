@@ -94,12 +94,30 @@ static int add_address(int fd, const struct nic *nic, const char *cidr, pv_error
 	if (pv_parse_cidr(cidr, &a) < 0)
 		return pv_error_set_plain(err, EINVAL, "%s: address \"%s\": not a CIDR", nic->name, cidr);
 	struct pv_nlmsg m;
-	int r = pv_nlmsg_addr(&m, nic->ifindex, &a);
+	int r = pv_nlmsg_addr(&m, RTM_NEWADDR, nic->ifindex, &a);
 	if (r == 0)
 		r = pv_nl_request(fd, &m);
 	if (r < 0 && r != -EEXIST)
 		return pv_error_set(err, -r, "%s: add %s", nic->name, cidr);
 	return 0;
+}
+
+/* Removes what configure_interface added and takes the link down, which drops its routes. */
+static int unconfigure_interface(int fd, const Podvm__Agent__V1__NetInterface *ifc, pv_error *err)
+{
+	struct nic nic;
+	if (nic_by_mac(fd, ifc->mac, &nic, err) < 0)
+		return -1;
+	for (size_t i = 0; i < ifc->n_addresses; i++) {
+		struct pv_inet_prefix a;
+		struct pv_nlmsg m;
+		int r = pv_parse_cidr(ifc->addresses[i], &a) < 0 ? -EINVAL : pv_nlmsg_addr(&m, RTM_DELADDR, nic.ifindex, &a);
+		if (r == 0)
+			r = pv_nl_request(fd, &m);
+		if (r < 0 && r != -EADDRNOTAVAIL)
+			return pv_error_set(err, -r, "%s: remove %s", nic.name, ifc->addresses[i]);
+	}
+	return set_link(fd, &nic, 0, IFF_UP, 0, NULL, "down", err);
 }
 
 static int configure_interface(int fd, const Podvm__Agent__V1__NetInterface *ifc, pv_error *err)
@@ -246,6 +264,17 @@ int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err)
 			if ((cfg->routes[i]->gateway[0] != '\0') == pass &&
 			    add_route(fd, cfg->routes[i], err) < 0)
 				return -1;
+	return 0;
+}
+
+int network_unconfigure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err)
+{
+	_cleanup_close_ int fd = pv_nl_open(err);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->n_interfaces; i++)
+		if (unconfigure_interface(fd, cfg->interfaces[i], err) < 0)
+			return -1;
 	return 0;
 }
 

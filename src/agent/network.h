@@ -11,6 +11,10 @@
  * ones first so that every gateway is reachable by the time a route names it. Addresses and
  * routes that already exist are kept, so a repeated call succeeds. */
 int network_configure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);
+/* Undoes network_configure as far as a pool VM's rehearsal needs (identity.h): each
+ * interface's addresses go and its link goes down, taking its routes with it. A rename
+ * stays. */
+int network_unconfigure(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);
 /* What network_configure would refuse before it changes anything: MACs, interface names,
  * addresses, routes (an interface it cannot find is not known here). */
 int network_check(const Podvm__Agent__V1__NetworkConfig *cfg, pv_error *err);

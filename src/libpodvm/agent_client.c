@@ -320,6 +320,7 @@ int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id
 			return -1;
 		req.network = &net.cfg;
 	}
+	req.rehearse_network = id->rehearse_network;
 	return call(c, "AdoptIdentity", &req, EMPTY_DESC, NULL, timeout_ms, err);
 }
 

@@ -56,6 +56,7 @@ struct pv_identity {
 	const char *hostname;
 	const char *nic_from_mac, *nic_to_mac;  /* both NULL: no NIC to readdress */
 	const struct pv_pod_net *net;  /* the pod's interface (as eth0), addresses, routes; or NULL */
+	bool rehearse_network;  /* apply the MAC change and net, then undo them (a pool VM's warm-up) */
 };
 int pv_agent_adopt_identity(struct ttrpc_client *c, const struct pv_identity *id, int timeout_ms,
 			    pv_error *err);

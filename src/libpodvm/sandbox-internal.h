@@ -41,6 +41,7 @@ struct pv_sandbox {
 	atomic_bool hung;        /* the watchdog killed the VM: its guest stopped answering */
 	int agent_timeout_s;     /* the config's, for messages */
 	char *cgroup;            /* the host cgroup the VMM joined (cgroup.h), or NULL */
+	struct cgroup_join *joining;  /* sandbox_join_cgroup_begin's, until its end */
 };
 
 /* What a boot found on the host. */
@@ -98,17 +99,21 @@ int sandbox_boot_vm(struct pv_sandbox *sb, const struct boot_request *req, const
 /* Undoes a failed start so that another source can start the VM in the same directory. */
 void sandbox_abandon_vm(struct pv_sandbox *sb);
 /* AdoptIdentity: host randomness, the host's clock, hostname; the NIC readdressed from
- * from_mac to to_mac unless both are NULL; then the pod's network net (if not NULL). */
+ * from_mac to to_mac unless both are NULL; then the pod's network net (if not NULL). With
+ * rehearse, the NIC's address and net are undone after (a pool VM's warm-up). */
 int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
-			  const struct pv_pod_net *net, pv_error *err);
+			  const struct pv_pod_net *net, bool rehearse, pv_error *err);
 /* Writes how the VM started (`how` in ms) to <state>/boot; on stderr under PODVM_DEBUG. */
 void sandbox_note_boot(struct pv_sandbox *sb, const char *how, long long ms);
 
 /* ---- the pod's host cgroup (sandbox_cgroup.c) ---- */
 
-/* Moves the VMM into the cgroup path (pv_cgroup_path's), which the sandbox then owns. A
- * failure stops the VM and removes the cgroup. */
-int sandbox_join_cgroup(struct pv_sandbox *sb, const char *path, pv_error *err);
+/* Starts moving the VMM into the cgroup path (pv_cgroup_path's), which the sandbox then
+ * owns, in a thread that the boot's identity step overlaps (a v1 host writes a cgroup.procs
+ * per hierarchy, ~1 ms each). _end waits for it; a failure stops the VM and removes the
+ * cgroup. Given a set *err (the boot failed meanwhile), _end keeps that error. */
+int sandbox_join_cgroup_begin(struct pv_sandbox *sb, const char *path, pv_error *err);
+int sandbox_join_cgroup_end(struct pv_sandbox *sb, pv_error *err);
 /* Removes the sandbox's cgroup (its leaf only), once its VMM has exited. */
 void sandbox_leave_cgroup(struct pv_sandbox *sb);
 
@@ -127,8 +132,9 @@ void sandbox_schedule_pool_refill(struct pv_sandbox *sb, const struct boot_reque
 /* Starts a scheduled refill now if it has not started, and waits for the thread. */
 void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
- * pod's first one runs warm; its first share must be empty. */
-int sandbox_warm_up(struct pv_sandbox *sb, pv_error *err);
+ * pod's first one runs warm, and, for a VM with a NIC (nic), rehearses a pod network's
+ * configuration on it; its first share must be empty. */
+int sandbox_warm_up(struct pv_sandbox *sb, bool nic, pv_error *err);
 
 /* ---- a guest that stops answering (sandbox_watchdog.c) ---- */
 

@@ -50,7 +50,7 @@ static int adopt_identity(struct pv_sandbox *sb, const struct pv_sandbox_config 
 	snprintf(hostname, sizeof(hostname), "%s", sb->id);
 	bool readdress = sb->restored && cfg->net;
 	if (sandbox_send_identity(sb, hostname, readdress ? PV_TEMPLATE_MAC : NULL, readdress ? cfg->net->mac : NULL,
-				  cfg->net, err) < 0)
+				  cfg->net, false, err) < 0)
 		return pv_error_prefix(err, "sandbox %s", sb->id);
 	return 0;
 }
@@ -72,14 +72,17 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 	/* The VMM joins the pod's cgroup once it runs, whatever its source: a pooled VM was
 	 * started by a pool filler before the pod existed. Memory charged before the move (what
 	 * a cold boot or a restore touched, a pooled VM's warm-up) stays charged where it was:
-	 * cgroup v2 never moves charges, v1 only with memory.move_charge_at_immigrate. */
+	 * cgroup v2 never moves charges, v1 only with memory.move_charge_at_immigrate. The move
+	 * runs beside the identity step. */
 	if (r == 0 && cgroup)
-		r = sandbox_join_cgroup(sb, cgroup, err);
+		r = sandbox_join_cgroup_begin(sb, cgroup, err);
 	if (r == 0) {
 		sb->pooled = used == &sandbox_source_pool;
 		sb->restored = sb->pooled || used == &sandbox_source_template;
 		r = adopt_identity(sb, cfg, err);
 	}
+	if (sandbox_join_cgroup_end(sb, err) < 0)
+		r = -1;
 	if (cfg->net && pv_pod_net_wire_end(cfg->net, r == 0 ? err : NULL) < 0)  /* a pooled VM's tap */
 		r = -1;
 	if (r == 0)

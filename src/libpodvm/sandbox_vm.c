@@ -194,7 +194,7 @@ void sandbox_abandon_vm(struct pv_sandbox *sb)
 }
 
 int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const char *from_mac, const char *to_mac,
-			  const struct pv_pod_net *net, pv_error *err)
+			  const struct pv_pod_net *net, bool rehearse, pv_error *err)
 {
 	uint8_t seed[64];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
@@ -204,7 +204,7 @@ int sandbox_send_identity(struct pv_sandbox *sb, const char *hostname, const cha
 	struct pv_identity id = {
 		.seed = seed, .seed_len = sizeof(seed), .hostname = hostname,
 		.realtime_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec,
-		.nic_from_mac = from_mac, .nic_to_mac = to_mac, .net = net,
+		.nic_from_mac = from_mac, .nic_to_mac = to_mac, .net = net, .rehearse_network = rehearse,
 	};
 	return pv_agent_adopt_identity(sb->agent, &id, IDENTITY_TIMEOUT_MS, err);
 }

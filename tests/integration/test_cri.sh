@@ -123,6 +123,9 @@ pod_flow() {
 		"$(cri exec-sync "$c1" -- readlink /proc/self/ns/ipc 2>&1)" "$(cri exec-sync "$c2" -- readlink /proc/self/ns/ipc 2>&1)"
 	expect_eq "$h: hostname is the pod's" "$name" "$(cri exec-sync "$c2" -- hostname 2>&1)"
 	expect_match "$h: the container has the pod IP ($pod_ip)" "inet $pod_ip/" "$(cri exec-sync "$c1" -- ip -o -4 addr 2>&1)"
+	# A pooled VM rehearsed a pod network on TEST-NET-1 (sandbox_warmup.c): none of it stays.
+	expect_eq "$h: no address or route of a pool VM's network rehearsal (192.0.2.x)" "" \
+		"$(cri exec-sync "$c1" -- sh -c 'ip -o addr; ip route' 2>&1 | grep '192\.0\.2\.')"
 	# The pod is reachable as under runc: the host (the bridge's gateway) pings it and
 	# talks TCP to a server in it.
 	busybox ping -c 1 -W 10 "$pod_ip" >/dev/null 2>&1

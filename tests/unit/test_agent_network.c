@@ -1,11 +1,14 @@
 /* The agent's pod network setup, part of AdoptIdentity (src/agent/netlink.c, network.c), on
  * the host: CIDR parsing, the rtnetlink message builder (lengths, alignment, attributes
  * walked back with RTA_OK/RTA_NEXT), and, where this process may unshare its network
- * namespace (root), all of it against the new namespace's loopback device. The host's own
- * namespace is never touched: unshare(CLONE_NEWNET) moves only this process. */
+ * namespace (root), all of it against the new namespace's loopback device, and a pool VM's
+ * rehearsal (AdoptIdentity's rehearse_network, src/agent/identity.c) on a veth made there.
+ * The host's own namespace is never touched: unshare(CLONE_NEWNET) moves only this process
+ * (and the `ip` it runs). */
 #include "tap.h"
 #include "netlink.h"
 #include "network.h"
+#include "identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,7 +85,7 @@ static void test_addr_msg(void)
 	struct pv_nlmsg m;
 	struct pv_inet_prefix a;
 	pv_parse_cidr("10.88.0.5/16", &a);
-	ok(pv_nlmsg_addr(&m, 7, &a) == 0, "addr v4: built");
+	ok(pv_nlmsg_addr(&m, RTM_NEWADDR, 7, &a) == 0, "addr v4: built");
 	ok(m.hdr.nlmsg_len == NLMSG_SPACE(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(4),
 	   "addr v4: length %u", m.hdr.nlmsg_len);
 	ok(m.hdr.nlmsg_type == RTM_NEWADDR && m.hdr.nlmsg_flags ==
@@ -97,7 +100,7 @@ static void test_addr_msg(void)
 	   memcmp(d[0], a.addr, 4) == 0 && memcmp(d[1], a.addr, 4) == 0, "addr v4: attributes round-trip");
 
 	pv_parse_cidr("fd00::5/64", &a);
-	ok(pv_nlmsg_addr(&m, 3, &a) == 0, "addr v6: built");
+	ok(pv_nlmsg_addr(&m, RTM_NEWADDR, 3, &a) == 0, "addr v6: built");
 	ok(m.hdr.nlmsg_len == NLMSG_SPACE(sizeof(struct ifaddrmsg)) + 2 * RTA_SPACE(16),
 	   "addr v6: length %u", m.hdr.nlmsg_len);
 	ok(ifa->ifa_family == AF_INET6 && ifa->ifa_prefixlen == 64 && (ifa->ifa_flags & IFA_F_NODAD),
@@ -311,6 +314,63 @@ static void test_configure_in_netns(void)
 		     "route 10.99.0.0/16 dev 02:00:00:00:00:99: NIC 02:00:00:00:00:99: not found");
 }
 
+static bool link_mac_is(const char *name, const char *mac)
+{
+	struct ifreq ifr = { 0 };
+	char s[18];
+	if (link_ioctl(name, SIOCGIFHWADDR, &ifr) < 0)
+		return false;
+	const unsigned char *m = (const unsigned char *)ifr.ifr_hwaddr.sa_data;
+	snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	return strcmp(s, mac) == 0;
+}
+
+static bool link_up(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	return link_ioctl(name, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP);
+}
+
+/* AdoptIdentity with a MAC change and a network, rehearsed (applied, then undone) or not;
+ * no seed, clock or hostname, which would reach beyond the namespace. */
+static int adopt(bool rehearse, pv_error *err)
+{
+	char *addrs[] = { "192.0.2.2/24" };
+	NetInterface ifc = PODVM__AGENT__V1__NET_INTERFACE__INIT, *ifcs[] = { &ifc };
+	ifc.mac = "02:70:76:00:00:02", ifc.mtu = 1400, ifc.n_addresses = 1, ifc.addresses = addrs;
+	NetRoute dflt = PODVM__AGENT__V1__NET_ROUTE__INIT, *routes[] = { &dflt };
+	dflt.gateway = "192.0.2.1", dflt.interface_mac = ifc.mac;
+	NetworkConfig cfg = PODVM__AGENT__V1__NETWORK_CONFIG__INIT;
+	cfg.n_interfaces = 1, cfg.interfaces = ifcs, cfg.n_routes = 1, cfg.routes = routes;
+	Podvm__Agent__V1__MacChange nic = PODVM__AGENT__V1__MAC_CHANGE__INIT, *nics[] = { &nic };
+	nic.from_mac = "02:70:76:00:00:01", nic.to_mac = ifc.mac;
+	Podvm__Agent__V1__IdentityRequest req = PODVM__AGENT__V1__IDENTITY_REQUEST__INIT;
+	req.hostname = "", req.n_nics = 1, req.nics = nics, req.network = &cfg, req.rehearse_network = rehearse;
+	return identity_adopt(&req, err);
+}
+
+static void test_rehearsal_in_netns(void)
+{
+	if (system("ip link add pvrh0 address 02:70:76:00:00:01 type veth peer name pvrh1 2>/dev/null") != 0) {
+		printf("ok %d # SKIP rehearsal: no veth in this namespace\n", ++tap_run);
+		return;
+	}
+	pv_error err = NULL;
+	int r = adopt(true, &err);
+	ok(r == 0, "rehearsal: applied and undone: %s", r == 0 ? "ok" : msg_of(err));
+	pv_error_release(&err);
+	ok(link_mac_is("pvrh0", "02:70:76:00:00:01"), "rehearsal: the MAC is back to the template's");
+	ok(!link_up("pvrh0"), "rehearsal: the link is down again");
+	ok(!has_address("pvrh0", AF_INET, "192.0.2.2"), "rehearsal: its address is gone");
+	ok(!proc_net_has("route", "pvrh0", "pvrh0"), "rehearsal: no route through it left (/proc/net/route)");
+	r = adopt(false, &err);
+	ok(r == 0, "after a rehearsal, the same identity for real: %s", r == 0 ? "ok" : msg_of(err));
+	pv_error_release(&err);
+	ok(link_mac_is("pvrh0", "02:70:76:00:00:02") && link_up("pvrh0") && has_address("pvrh0", AF_INET, "192.0.2.2"),
+	   "for real: the new MAC, up, its address");
+	ok(proc_net_has("route", "pvrh0\t00000000\t010200C0", "00000000"), "for real: the default route via 192.0.2.1");
+}
+
 int main(void)
 {
 	test_cidr();
@@ -318,9 +378,10 @@ int main(void)
 	test_route_msg();
 	test_link_msg();
 	test_alignment_and_overflow();
-	if (unshare(CLONE_NEWNET) == 0)
+	if (unshare(CLONE_NEWNET) == 0) {
 		test_configure_in_netns();
-	else
+		test_rehearsal_in_netns();
+	} else
 		printf("ok %d # SKIP network namespace: unshare: %s\n", ++tap_run, strerror(errno));
 	return done_testing();
 }
