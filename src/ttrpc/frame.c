@@ -252,6 +252,7 @@ int ttrpc_code_from_errno(int errnum)
 	case 0:
 		return TTRPC_UNKNOWN;  /* a failure without an errno */
 	case ENOENT:
+	case ESRCH:  /* a process that already ended: containerd takes NotFound as "finished" */
 		return TTRPC_NOT_FOUND;
 	case EINVAL:
 		return TTRPC_INVALID_ARGUMENT;
