@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -841,12 +842,14 @@ static void test_fuzz(void)
 	for (int i = 0; i < FUZZ_FRAMES; i++) {
 		int code = raw_response(r.peer_fd, &id);
 		answered += code >= 0;
+		/* RESOURCE_EXHAUSTED: the writer outran the server's limit of requests in flight
+		 * (a loaded machine), which it answers so rather than queue without bound. */
 		ok_or_error += code == TTRPC_OK || code == TTRPC_INVALID_ARGUMENT ||
-			       code == TTRPC_UNIMPLEMENTED;
+			       code == TTRPC_UNIMPLEMENTED || code == TTRPC_RESOURCE_EXHAUSTED;
 	}
 	pthread_join(t, NULL);
 	ok(answered == FUZZ_FRAMES && ok_or_error == FUZZ_FRAMES,
-	   "%d random requests: %d answered with OK, INVALID_ARGUMENT or UNIMPLEMENTED",
+	   "%d random requests: %d answered with OK, INVALID_ARGUMENT, UNIMPLEMENTED or RESOURCE_EXHAUSTED",
 	   FUZZ_FRAMES, ok_or_error);
 	raw_request(r.peer_fd, 99999, "Ping", NULL, 0);
 	int code = raw_response(r.peer_fd, &id);
@@ -998,6 +1001,9 @@ static void test_pty(void)
 int main(void)
 {
 	alarm(120);  /* a hang is a failure, not a stuck CI job */
+	/* As in the shim and the agent: a peer gone mid-write is EPIPE, which a check reports,
+	 * not a SIGPIPE that kills the whole program. */
+	signal(SIGPIPE, SIG_IGN);
 	test_client_suite();
 	test_request_limit();
 	test_check();
