@@ -7,7 +7,7 @@ PACKAGES="
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libarchive-dev libssl-dev
   libseccomp-dev libmnl-dev
   linux-source-6.12 flex bison bc libelf-dev cpio lz4 xz-utils zstd kmod
-  qemu-system-x86 busybox-static
+  qemu-system-x86 swtpm busybox-static
   crun runc containerd containernetworking-plugins
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev libprotobuf-dev
   python3 python3-grpcio python3-grpc-tools

@@ -57,6 +57,7 @@ const char *pv_accel_mode_name(enum pv_accel_mode m)
 static int set_templates(struct pv_config *c, const char *v) { return parse_bool(v, &c->templates); }
 static int set_ksm(struct pv_config *c, const char *v) { return parse_bool(v, &c->ksm); }
 static int set_jail(struct pv_config *c, const char *v) { return parse_bool(v, &c->jail); }
+static int set_tpm(struct pv_config *c, const char *v) { return parse_bool(v, &c->tpm); }
 static int set_pool_max(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_MAX, &c->pool_max); }
 static int set_pool_idle(struct pv_config *c, const char *v) { return parse_range(v, 1, PV_POOL_IDLE_MAX, &c->pool_idle); }
 static int set_accel(struct pv_config *c, const char *v) { return pv_accel_mode_parse(v, &c->accel); }
@@ -70,6 +71,11 @@ static int set_pool(struct pv_config *c, const char *v)
 static int set_qemu(struct pv_config *c, const char *v)
 {
 	return v[0] && strlen(v) < sizeof(c->qemu) ? (snprintf(c->qemu, sizeof(c->qemu), "%s", v), 0) : -EINVAL;
+}
+
+static int set_swtpm(struct pv_config *c, const char *v)
+{
+	return v[0] && strlen(v) < sizeof(c->swtpm) ? (snprintf(c->swtpm, sizeof(c->swtpm), "%s", v), 0) : -EINVAL;
 }
 
 static int set_agent_timeout(struct pv_config *c, const char *v)
@@ -96,6 +102,8 @@ static const struct setting {
 	{ "ksm", "PODVM_KSM", set_ksm, "a boolean" },
 	{ "jail", "PODVM_JAIL", set_jail, "a boolean" },
 	{ "qemu", "PODVM_QEMU", set_qemu, "a path or a program name of at most 255 bytes" },
+	{ "tpm", "PODVM_TPM", set_tpm, "a boolean" },
+	{ "swtpm", "PODVM_SWTPM", set_swtpm, "a path or a program name of at most 255 bytes" },
 };
 
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)

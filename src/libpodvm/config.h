@@ -42,7 +42,16 @@ struct pv_config {
 	/* `qemu` / PODVM_QEMU: the VMM, a path or a name looked up in PATH ("": PODVM_QEMU,
 	 * else qemu-system-x86_64; paths.h): a RuntimeClass may run a QEMU of its own. */
 	char qemu[256];
+	/* `tpm` / PODVM_TPM: give every VM a TPM 2.0 of its own, emulated by an swtpm process
+	 * per VM (vmm/swtpm.h; default off). A VM restored from a template gets a fresh TPM,
+	 * never a copy of the template's. */
+	bool tpm;
+	/* `swtpm` / PODVM_SWTPM: the TPM emulator, a path or a name looked up in PATH ("":
+	 * swtpm). */
+	char swtpm[256];
 };
+/* The TPM emulator a config names. */
+#define PV_DEFAULT_SWTPM "swtpm"
 
 /* Whether sandboxes take VMs from pools (and refill them). */
 bool pv_config_pool_on(const struct pv_config *c);

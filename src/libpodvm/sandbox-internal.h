@@ -50,6 +50,7 @@ struct sandbox_host {
 	struct pv_config config;
 	struct pv_guest_image img;
 	struct pv_accel accel;  /* what the VMs run under, and why */
+	char swtpm_path[256];   /* the resolved TPM emulator when config.tpm, else "" */
 };
 
 /* One VM start, as the sources see it. */

@@ -4,6 +4,7 @@
 #include "error.h"
 #include "paths.h"
 #include "accel.h"
+#include "config.h"
 #include "net/podnet.h"
 #include "ttrpc.h"
 
@@ -40,6 +41,8 @@ int pv_sandbox_boot(struct pv_sandbox *sb, struct pv_sandbox_config *cfg, pv_err
 /* The accelerator this host's VMs run under and why (accel.h); for `auto`, the cached
  * verdict, or a probe VM's when there is none yet. */
 int pv_sandbox_accel(const struct pv_paths *paths, struct pv_accel *out, pv_error *err);
+/* The TPM emulator c names (`swtpm`), resolved into out; else an error naming it. */
+int pv_sandbox_find_swtpm(const struct pv_config *c, char *out, size_t len, pv_error *err);
 /* Whether the last boot restored a template. */
 bool pv_sandbox_restored(struct pv_sandbox *sb);
 /* Whether the last boot took a pooled VM. */

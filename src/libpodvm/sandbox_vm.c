@@ -22,6 +22,15 @@
 #define AGENT_VSOCK_PORT 1024
 #define IDENTITY_TIMEOUT_MS 10000
 
+int pv_sandbox_find_swtpm(const struct pv_config *c, char *out, size_t len, pv_error *err)
+{
+	const char *swtpm = c->swtpm[0] ? c->swtpm : PV_DEFAULT_SWTPM;
+	if (pv_find_executable(swtpm, out, len) < 0)
+		return pv_error_set_plain(err, ENOENT, "vTPM: swtpm %s: not found (apt-get install swtpm, set PODVM_SWTPM, or tpm = off)",
+					  swtpm);
+	return 0;
+}
+
 int sandbox_probe_host(const struct pv_paths *paths, bool warn, struct sandbox_host *h, pv_error *err)
 {
 	if (pv_config_load(&h->config, err) < 0)
@@ -31,6 +40,8 @@ int sandbox_probe_host(const struct pv_paths *paths, bool warn, struct sandbox_h
 	if (h->caps.qemu_path[0] == '\0')
 		return pv_error_set_plain(err, ENOENT, "VMM %s: not found (apt-get install qemu-system-x86, or set PODVM_QEMU)",
 					  qemu);
+	if (h->config.tpm && pv_sandbox_find_swtpm(&h->config, h->swtpm_path, sizeof(h->swtpm_path), err) < 0)
+		return -1;
 	if (pv_guest_image_open(paths->guest_dir, &h->img, err) < 0)
 		return -1;
 	return sandbox_choose_accel(paths, h, warn, err);
@@ -65,7 +76,7 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, cons
 		.has_net = req->nic, .tap_fd = cfg->net ? cfg->net->tap_fd : req->tap_fd,
 		.mac = cfg->net ? cfg->net->mac : PV_TEMPLATE_MAC,
 		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,
-		.jail = h->config.jail,
+		.jail = h->config.jail, .swtpm = h->config.tpm ? h->swtpm_path : NULL,
 	};
 	/* The host's later mounts in the VM's shares (containers' rootfs, volumes) must reach
 	 * the jail's copies of them. */

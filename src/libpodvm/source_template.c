@@ -25,7 +25,7 @@ int sandbox_template_key(struct pv_sandbox *sb, const struct boot_request *req, 
 	const struct sandbox_host *h = req->host;
 	struct pv_template_shape shape = {
 		.vcpus = req->cfg->vcpus, .mem_mib = req->cfg->mem_mib, .has_net = req->nic,
-		.kvm = h->accel.kvm, .debug = sb->debug, .share_tags = tags, .n_shares = sb->n_shares,
+		.kvm = h->accel.kvm, .debug = sb->debug, .tpm = h->config.tpm, .share_tags = tags, .n_shares = sb->n_shares,
 	};
 	return pv_template_key(&shape, h->img.kernel, h->img.initrd, h->caps.qemu_path, key, err);
 }

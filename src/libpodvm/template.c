@@ -43,8 +43,8 @@ int pv_template_key(const struct pv_template_shape *s, const char *kernel, const
 	    pv_file_identity("vmm", qemu, &q, err) < 0)
 		return -1;
 	if (describe_shares(s, &tags) < 0 ||
-	    asprintf(key, "%s %s %s %s accel=%s vcpus=%u mem=%uM net=%d debug=%d shares=%s\n", KEY_FORMAT,
-		     k, i, q, s->kvm ? "kvm" : "tcg", s->vcpus, s->mem_mib, s->has_net, s->debug, tags) < 0)
+	    asprintf(key, "%s %s %s %s accel=%s vcpus=%u mem=%uM net=%d debug=%d tpm=%d shares=%s\n", KEY_FORMAT,
+		     k, i, q, s->kvm ? "kvm" : "tcg", s->vcpus, s->mem_mib, s->has_net, s->debug, s->tpm, tags) < 0)
 		return pv_error_set(err, ENOMEM, "template key");
 	return 0;
 }

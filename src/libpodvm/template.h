@@ -17,6 +17,7 @@ struct pv_template_shape {
 	bool has_net;
 	bool kvm;
 	bool debug;                    /* the guest command line differs */
+	bool tpm;                      /* a tpm-tis device, and its command line */
 	const char *const *share_tags; /* the 9p devices, in order */
 	size_t n_shares;
 };

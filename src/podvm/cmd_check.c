@@ -67,6 +67,24 @@ static void report_ksm(void)
 		       host_on ? "on" : "off", host_on ? "running" : "stopped: /sys/kernel/mm/ksm/run = 0");
 }
 
+/* Whether VMs get a TPM (config tpm), and the swtpm that emulates it; 1 when it is missing. */
+static int report_tpm(const struct pv_config *cfg)
+{
+	char path[256];
+	pv_error err = NULL;
+	if (!cfg->tpm) {
+		printf("vtpm:         off (tpm = off)\n");
+		return 0;
+	}
+	if (pv_sandbox_find_swtpm(cfg, path, sizeof(path), &err) < 0) {
+		printf("vtpm:         on, but %s\n", err->msg);
+		pv_error_release(&err);
+		return 1;
+	}
+	printf("vtpm:         on (tpm = on: a TPM 2.0 per VM, swtpm %s)\n", path);
+	return 0;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	(void)argv;
@@ -82,7 +100,8 @@ int cmd_check(int argc, char **argv)
 	}
 	struct pv_config cfg;
 	pv_error cfg_err = NULL;  /* report_ksm says what is wrong with the config */
-	const char *qemu = pv_config_load(&cfg, &cfg_err) == 0 && cfg.qemu[0] ? cfg.qemu : paths.qemu;
+	bool cfg_ok = pv_config_load(&cfg, &cfg_err) == 0;
+	const char *qemu = cfg_ok && cfg.qemu[0] ? cfg.qemu : paths.qemu;
 	pv_error_release(&cfg_err);
 	struct pv_host_caps c;
 	pv_host_caps_probe(qemu, &c);
@@ -97,7 +116,7 @@ int cmd_check(int argc, char **argv)
 		printf("vmm:          %s (%s)\n", c.qemu_path, c.qemu_version);
 	else
 		printf("vmm:          %s not found\n", qemu);
-	int bad = report_image(&paths) || c.qemu_path[0] == '\0';
+	int bad = (cfg_ok && report_tpm(&cfg)) | report_image(&paths) || c.qemu_path[0] == '\0';
 	pv_paths_clear(&paths);
 	return bad ? 1 : 0;
 }

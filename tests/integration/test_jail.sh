@@ -130,4 +130,4 @@ stop_run $run
 # 6. A VMM the jail cannot be made for: one line naming it, nothing left behind.
 printf '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n' >"$TMP/qemu-script" && chmod +x "$TMP/qemu-script"
 PODVM_QEMU=$TMP/qemu-script PODVM_TEMPLATES=0 fails "a VMM that is not an ELF executable" 125 \
-	"VMM jail: VMM $TMP/qemu-script: not a 64-bit ELF executable" "$PODVM" run "$IMG" true
+	"VMM jail: $TMP/qemu-script: not a 64-bit ELF executable" "$PODVM" run "$IMG" true

@@ -27,8 +27,8 @@ expect_eq "first run: exit 0" 0 "$(cat "$TMP/first.rc")"
 expect_eq "first run: output" first "$(cat "$TMP/first.out")"
 t "first run: a template VM booted cold" grep -q "^podvm: sandbox template-[0-9a-f]*.tmp-[0-9]*: booted cold" "$TMP/first.err"
 t "first run: restored from the new template" restored first
-expect_match "template ls: the shape" "vcpus=1 mem=256M net=0 debug=1 shares=shared" "$("$PODVM" template ls)"
-dir=$(template_of "mem=256M net=0 debug=1 shares=shared$")
+expect_match "template ls: the shape" "vcpus=1 mem=256M net=0 debug=1 tpm=0 shares=shared" "$("$PODVM" template ls)"
+dir=$(template_of "mem=256M net=0 debug=1 tpm=0 shares=shared$")
 t "template: device state and RAM files" test -s "$dir/state" -a -s "$dir/mem"
 
 # --- two VMs restored at once from it, each its own
@@ -59,7 +59,7 @@ expect_eq "restored: stdin" piped "$(echo piped | "$PODVM" run -i "$IMG" cat 2>&
 
 # --- a corrupt device state: one warning, a cold boot, the template removed and remade
 "$PODVM" run "$IMG" true  # makes the template of the non-debug shape
-dir=$(template_of "mem=256M net=0 debug=0 shares=shared$")
+dir=$(template_of "mem=256M net=0 debug=0 tpm=0 shares=shared$")
 head -c 60000 /dev/urandom >"$dir/state"
 out=$("$PODVM" run "$IMG" echo survived 2>"$TMP/corrupt.err")
 expect_eq "corrupt state: the container still runs" survived "$out"
@@ -78,7 +78,7 @@ expect_match "corrupt RAM: a warning" "^podvm: warning: VM template $dir: .*boot
 # --- a template of another shape under this one's key: QEMU refuses it; same fallback
 "$PODVM" run "$IMG" true
 "$PODVM" run -m 320m "$IMG" true  # 320 MiB + 64 MiB of guest overhead
-other=$(template_of "mem=384M net=0 debug=0 shares=shared$")
+other=$(template_of "mem=384M net=0 debug=0 tpm=0 shares=shared$")
 t "another shape: its own template" test -n "$other" -a "$other" != "$dir"
 cp "$other/state" "$dir/state"
 out=$("$PODVM" run "$IMG" echo survived 2>"$TMP/mismatch.err")

@@ -168,6 +168,24 @@ static void test_no_shares(void)
 	   "no shares: no -fsdev, no virtio-9p-device");
 }
 
+/* A TPM: swtpm's control channel as an inherited fd, a tpm-tis device (not on a
+ * virtio-mmio transport), and the guest told where to find it; none without. */
+static void test_tpm(void)
+{
+	struct pv_vm_config c = config(false, 0);
+	_cleanup_strv_ char **none = pv_vm_argv(&c, &vm);
+	ok(none && index_of(none, "-tpmdev") < 0 && !strstr(value_of(none, "-append"), "tpm_tis"), "no tpm: no TPM device");
+	c.swtpm = "/usr/bin/swtpm";
+	struct pv_vm v = vm;
+	v.tpm.qemu_fd = 7;
+	_cleanup_strv_ char **a = pv_vm_argv(&c, &v);
+	ok(a && has_pair(a, "-chardev", "socket,id=tpmctrl,fd=7") && has_pair(a, "-tpmdev", "emulator,id=tpm0,chardev=tpmctrl") &&
+	   has_pair(a, "-device", "tpm-tis,tpmdev=tpm0"), "tpm: control channel fd 7, emulator backend, tpm-tis");
+	ok(a && strstr(value_of(a, "-append"), " tpm_tis.force=1 tpm_tis.interrupts=0 "), "tpm: the kernel probes tpm-tis, polled");
+	if (!a)
+		show(a);
+}
+
 /* QEMU splits option values at commas; a literal comma is written ",,". */
 static void test_comma_in_path(void)
 {
@@ -240,6 +258,7 @@ static void test_no_ksm(void)
 int main(void)
 {
 	test_no_ksm();
+	test_tpm();
 	test_template_maker();
 	test_restore();
 	test_plain_memory();

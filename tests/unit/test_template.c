@@ -49,11 +49,15 @@ static void test_key(void)
 {
 	_cleanup_free_ char *a = key_for(&shape), *b = key_for(&shape);
 	ok(a && b && strcmp(a, b) == 0, "key: stable");
-	ok(a && strstr(a, "vcpus=2 mem=4M net=1 debug=0 shares=rootfs,vol0"), "key: names the shape: %s", a);
+	ok(a && strstr(a, "vcpus=2 mem=4M net=1 debug=0 tpm=0 shares=rootfs,vol0"), "key: names the shape: %s", a);
 	struct pv_template_shape other = shape;
 	other.mem_mib = 8;
 	_cleanup_free_ char *c = key_for(&other);
 	ok(c && strcmp(a, c) != 0, "key: another shape, another key");
+	struct pv_template_shape with_tpm = shape;
+	with_tpm.tpm = true;
+	_cleanup_free_ char *t = key_for(&with_tpm);
+	ok(t && strstr(t, " tpm=1 ") && strcmp(a, t) != 0, "key: a VM with a TPM, another key");
 	char k[512];
 	snprintf(k, sizeof(k), "%s/vmlinuz", root);
 	make_file(k, "a new kernel", 0);

@@ -2,9 +2,12 @@
 #include "cleanup.h"
 #include "util.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,10 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define MAX_LINKS 16  /* links followed for one path, as the kernel's 40 but tighter */
 
@@ -160,6 +166,147 @@ int pv_jail_add(struct pv_jail *j, const char *host_path, unsigned flags, pv_err
 	if (host_path == NULL || host_path[0] != '/')
 		return pv_error_set_plain(err, EINVAL, "jail: %s: not an absolute path", host_path ? host_path : "(null)");
 	return add_path(j, host_path, flags, 0, err);
+}
+
+/* ---- a program and the libraries it loads ---- */
+
+/* The program interpreter (PT_INTERP) of an ELF executable, into out. */
+static int elf_interpreter(const char *exe, char *out, size_t len, pv_error *err)
+{
+	_cleanup_close_ int fd = open(exe, O_RDONLY | O_CLOEXEC);
+	Elf64_Ehdr eh;
+	if (fd < 0)
+		return pv_error_set(err, errno, "%s", exe);
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return pv_error_set_plain(err, ENOEXEC, "%s: not a 64-bit ELF executable", exe);
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) != sizeof(ph))
+			break;
+		if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= len)
+			continue;
+		if (pread(fd, out, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz)
+			break;
+		out[ph.p_filesz - 1] = '\0';
+		return 0;
+	}
+	return pv_error_set_plain(err, ENOEXEC, "%s: no program interpreter", exe);
+}
+
+/* Runs `interp --list file` and returns its output (the libraries file loads). */
+static int list_libraries(const char *interp, const char *file, char **out, pv_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	char *argv[] = { (char *)interp, (char *)"--list", (char *)file, NULL };
+	pid_t pid;
+	int r = posix_spawn(&pid, interp, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (r != 0) {
+		close(p[0]);
+		return pv_error_set(err, r, "%s --list %s", interp, file);
+	}
+	int rr = pv_read_fd(p[0], 1 << 20, out, NULL, err);
+	close(p[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (rr == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rr = pv_error_set_plain(err, ENOEXEC, "%s --list %s: failed", interp, file);
+	return rr;
+}
+
+/* Adds every absolute path in ld.so's list ("libz.so.1 => /lib/.../libz.so.1 (0x...)"). */
+static int add_listed(struct pv_jail *j, char *list, pv_error *err)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *arrow = strstr(line, "=> "), *path = arrow ? arrow + 3 : line + strspn(line, " \t");
+		if (path[0] != '/')
+			continue;
+		path[strcspn(path, " \t")] = '\0';
+		if (pv_jail_add(j, path, PV_JAIL_READONLY, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* What ld.so listed for a program (and its modules), once per process and program: the
+ * list does not change while the program is installed, and each VM start needs it. */
+struct program_libs {
+	char *exe, *interp, *text;
+	struct program_libs *next;
+};
+static pthread_mutex_t libs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct program_libs *libs_cache;
+
+static int list_program(const char *exe, const char *const *modules, struct program_libs *p, pv_error *err)
+{
+	char ip[256];
+	_cleanup_free_ char *text = strdup("");
+	if (text == NULL)
+		return pv_error_set(err, ENOMEM, "jail");
+	if (elf_interpreter(exe, ip, sizeof(ip), err) < 0)
+		return -1;
+	for (size_t i = 0; text && (i == 0 || modules[i - 1]); i++) {
+		const char *file = i == 0 ? exe : modules[i - 1];
+		_cleanup_free_ char *list = NULL;
+		char *joined = NULL;
+		if (i > 0 && access(file, R_OK) < 0)
+			continue;  /* a module this build has not got */
+		if (list_libraries(ip, file, &list, err) < 0)
+			return -1;
+		if (asprintf(&joined, "%s%s\n", text, list) < 0)
+			return pv_error_set(err, ENOMEM, "jail");
+		free(text);
+		text = joined;
+	}
+	p->exe = strdup(exe);
+	p->interp = strdup(ip);
+	p->text = steal_pointer(&text);
+	return p->exe && p->interp ? 0 : pv_error_set(err, ENOMEM, "jail");
+}
+
+/* The cached list of exe (made on first use): copies of its interpreter and list. */
+static int program_libraries(const char *exe, const char *const *modules, char **interp, char **text, pv_error *err)
+{
+	pthread_mutex_lock(&libs_lock);
+	struct program_libs *p = libs_cache;
+	while (p && strcmp(p->exe, exe) != 0)
+		p = p->next;
+	int r = 0;
+	if (p == NULL && (p = calloc(1, sizeof(*p))) == NULL)
+		r = pv_error_set(err, ENOMEM, "jail");
+	else if (p->exe == NULL && (r = list_program(exe, modules, p, err)) == 0) {
+		p->next = libs_cache;
+		libs_cache = p;
+	} else if (r < 0) {
+		free(p->exe);
+		free(p->interp);
+		free(p->text);
+		free(p);
+		p = NULL;
+	}
+	if (r == 0 && ((*interp = strdup(p->interp)) == NULL || (*text = strdup(p->text)) == NULL))
+		r = pv_error_set(err, ENOMEM, "jail");
+	pthread_mutex_unlock(&libs_lock);
+	return r;
+}
+
+int pv_jail_add_program(struct pv_jail *j, const char *exe, const char *const *modules, pv_error *err)
+{
+	static const char *const none[] = { NULL };
+	_cleanup_free_ char *interp = NULL, *libs = NULL;
+	if (program_libraries(exe, modules ? modules : none, &interp, &libs, err) < 0 ||
+	    pv_jail_add(j, exe, PV_JAIL_READONLY, err) < 0 || pv_jail_add(j, interp, PV_JAIL_READONLY, err) < 0)
+		return -1;
+	return add_listed(j, libs, err);
 }
 
 /* Only system calls from here on: this runs in the child of a fork. */

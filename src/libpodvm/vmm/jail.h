@@ -14,6 +14,10 @@
 #include <sys/types.h>
 #include "error.h"
 
+/* Jailed helpers run as root as uid and gid = this + their host pid: a range no distribution
+ * hands out, one uid per process (pids are unique), so one cannot signal or ptrace another. */
+#define PV_JAIL_UID_BASE 0x60000000u
+
 enum pv_jail_flags {
 	PV_JAIL_READONLY = 1 << 0,
 	PV_JAIL_RECURSIVE = 1 << 1,  /* with the mounts below it (a share with the pod's rootfs) */
@@ -49,6 +53,10 @@ int pv_jail_init(struct pv_jail *j, const char *root_dir, pv_error *err);
  * the links on the way recreated. A path already visible through a bound directory is
  * not added again. */
 int pv_jail_add(struct pv_jail *j, const char *host_path, unsigned flags, pv_error *err);
+/* Adds an ELF executable, its program interpreter and the libraries `ld.so --list` names
+ * for it and for each of modules (NULL-terminated, may be NULL; a module file that is
+ * missing is skipped), all read-only. The lists are kept for the process's life. */
+int pv_jail_add_program(struct pv_jail *j, const char *exe, const char *const *modules, pv_error *err);
 /* The namespaces the child must be cloned into (clone(2) flags, with SIGCHLD). */
 unsigned long pv_jail_clone_flags(const struct pv_jail *j);
 /* In the child, cloned with pv_jail_clone_flags: enters the jail. 0, or -errno with *failed_op the index of the

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define QUIT_GRACE_MS 3000
+#define TPM_END_GRACE_MS 1000  /* swtpm ends once QEMU has: it only notices */
 
 static int push(char ***argv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int push(char ***argv, const char *fmt, ...)
@@ -109,9 +110,11 @@ static int push_boot(char ***a, const struct pv_vm_config *c)
 	 * would demote it to jiffies (4 ms resolution): vouch for it. */
 	/* numdummies=0: the built-in dummy driver (for pods that make dummy links) would
 	 * otherwise add a dummy0 to every pod. */
-	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on dummy.numdummies=0%s podvm.channel=%s",
+	/* microvm has no ACPI table to announce the TPM: the guest probes tpm-tis's fixed
+	 * address, and polls it (no interrupt line is wired). */
+	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on dummy.numdummies=0%s%s podvm.channel=%s",
 	    c->debug ? "podvm.debug=1" : "quiet", c->kvm ? "" : " tsc=reliable",
-	    c->vsock_cid ? "vsock:1024" : "serial");
+	    c->swtpm ? " tpm_tis.force=1 tpm_tis.interrupts=0" : "", c->vsock_cid ? "vsock:1024" : "serial");
 	return 0;
 }
 
@@ -174,6 +177,15 @@ static int push_devices(char ***a, const struct pv_vm_config *c, const struct pv
 	for (size_t i = 0; i < c->n_shares; i++)
 		if (push_share(a, &c->shares[i], i) < 0)
 			return -ENOMEM;
+	if (c->swtpm) {
+		/* swtpm's control channel, inherited like the tap (see exec_child). */
+		ARG("-chardev");
+		ARG("socket,id=tpmctrl,fd=%d", vm->tpm.qemu_fd);
+		ARG("-tpmdev");
+		ARG("emulator,id=tpm0,chardev=tpmctrl");
+		ARG("-device");
+		ARG("tpm-tis,tpmdev=tpm0");
+	}
 	return 0;
 }
 
@@ -260,12 +272,15 @@ struct child_failure {
 };
 
 static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm_config *c, const struct pv_jail *jail,
-						 const char *log_path, int errfd)
+						 const struct pv_vm *vm, int errfd)
 {
 	struct child_failure f = { .jail_step = INT_MIN };
+	const char *log_path = vm->log_path;
 	int keep_fd = c->has_net ? c->tap_fd : -1;
 	if (keep_fd >= 0)
 		fcntl(keep_fd, F_SETFD, 0);  /* QEMU takes the tap by number */
+	if (c->swtpm)
+		fcntl(vm->tpm.qemu_fd, F_SETFD, 0);  /* and swtpm's control channel */
 	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
 	setpgid(0, 0);
 	/* Survives exec: the host's KSM may merge any page of QEMU's, its translation cache
@@ -311,7 +326,7 @@ static int spawn(char **argv, const struct pv_vm_config *c, const struct pv_jail
 		return pv_error_set(err, errno, "VMM: clone");
 	}
 	if (pid == 0)
-		exec_child(argv, c, jail, vm->log_path, pipefd[1]);
+		exec_child(argv, c, jail, vm, pipefd[1]);
 	close(pipefd[1]);
 	struct child_failure f;
 	ssize_t n = pv_read_full(pipefd[0], &f, sizeof(f));
@@ -415,6 +430,50 @@ static int wait_for_sockets(struct pv_vm *vm, const struct pv_vm_config *c, int 
 	}
 }
 
+#define TPM_BLOB_TIMEOUT_MS 5000
+
+/* An swtpm that did not answer: its log's last line says why. */
+static int tpm_failed(const struct pv_vm_config *c, pv_error *err)
+{
+	char line[300] = "";
+	_cleanup_free_ char *log = NULL;
+	if (asprintf(&log, "%s/tpm.log", c->state_dir) >= 0)
+		pv_vm_last_line(log, line, sizeof(line));
+	if (line[0])
+		pv_error_prefix(err, "%s", line);
+	return pv_error_prefix(err, "swtpm %s", c->swtpm);
+}
+
+/* The VM's swtpm; for an incoming VM, its fresh state blobs too, read over the control
+ * channel before QEMU holds it (swtpm serves one client, and QEMU never lets go). */
+static int start_tpm(const struct pv_vm_config *c, struct pv_vm *vm, pv_error *err)
+{
+	struct pv_swtpm_config tc = { .swtpm = c->swtpm, .state_dir = c->state_dir, .jail = c->jail,
+				       .outlive_thread = c->outlive_thread };
+	if (pv_swtpm_start(&tc, &vm->tpm, err) < 0)
+		return -1;
+	if (c->incoming &&
+	    (pv_tpm_ctrl_get_blob(vm->tpm.qemu_fd, PV_TPM_BLOB_PERMANENT, TPM_BLOB_TIMEOUT_MS, &vm->tpm_permanent, err) < 0 ||
+	     pv_tpm_ctrl_get_blob(vm->tpm.qemu_fd, PV_TPM_BLOB_VOLATILE, TPM_BLOB_TIMEOUT_MS, &vm->tpm_volatile, err) < 0)) {
+		pv_swtpm_reap(&vm->tpm, 0);
+		return tpm_failed(c, err);
+	}
+	return 0;
+}
+
+static int spawn_vmm(const struct pv_vm_config *c, struct pv_vm *vm, pv_error *err)
+{
+	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
+	if (argv == NULL)
+		return pv_error_set(err, ENOMEM, "VMM arguments");
+	struct pv_jail jail = { 0 };
+	if (c->jail && pv_vm_jail_plan(c, &jail, err) < 0)
+		return -1;
+	int r = spawn(argv, c, c->jail ? &jail : NULL, vm, err);
+	pv_jail_clear(&jail);
+	return r;
+}
+
 int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, pv_error *err)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -425,16 +484,16 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	unlink(vm->qmp_path);
 	unlink(vm->agent_path);
 	unlink(vm->pid_path);
-	_cleanup_strv_ char **argv = pv_vm_argv(c, vm);
-	if (argv == NULL)
-		return pv_error_set(err, ENOMEM, "VMM arguments");
-	struct pv_jail jail = { 0 };
-	if (c->jail && pv_vm_jail_plan(c, &jail, err) < 0)
+	vm->tpm.qemu_fd = -1;
+	if (c->swtpm && start_tpm(c, vm, err) < 0)
 		return -1;
-	int r = spawn(argv, c, c->jail ? &jail : NULL, vm, err);
-	pv_jail_clear(&jail);
-	if (r < 0)
+	int r = spawn_vmm(c, vm, err);
+	if (vm->tpm.qemu_fd >= 0)
+		close(steal_fd(&vm->tpm.qemu_fd));  /* QEMU's now: swtpm ends when QEMU does */
+	if (r < 0) {
+		pv_swtpm_reap(&vm->tpm, 0);
 		return -1;
+	}
 	if (wait_for_sockets(vm, c, timeout_ms, err) < 0) {
 		pv_vm_stop(vm);
 		return -1;
@@ -461,7 +520,7 @@ void pv_vm_kill(struct pv_vm *vm)
 		kill(vm->pid, SIGKILL);
 }
 
-void pv_vm_stop(struct pv_vm *vm)
+static void stop_vmm(struct pv_vm *vm)
 {
 	if (vm->pid <= 0)
 		return;
@@ -480,8 +539,18 @@ void pv_vm_stop(struct pv_vm *vm)
 	}
 }
 
+void pv_vm_stop(struct pv_vm *vm)
+{
+	stop_vmm(vm);
+	pv_swtpm_reap(&vm->tpm, TPM_END_GRACE_MS);
+}
+
 void pv_vm_clear(struct pv_vm *vm)
 {
+	/* swtpm is not reaped here: a released VM (a pooled one) keeps running, and so does
+	 * its swtpm. */
+	pv_tpm_blob_clear(&vm->tpm_permanent);
+	pv_tpm_blob_clear(&vm->tpm_volatile);
 	free(vm->qmp_path);
 	free(vm->agent_path);
 	free(vm->console_path);

@@ -5,6 +5,8 @@
 #include <sys/types.h>
 #include "error.h"
 #include "jail.h"
+#include "swtpm.h"
+#include "tpm_ctrl.h"
 
 struct pv_vm_share {
 	const char *tag;        /* mount tag seen by the guest */
@@ -44,6 +46,10 @@ struct pv_vm_config {
 	/* Confine QEMU: jail.h (an own mount namespace with only what the VM needs, an own
 	 * uid/gid with the capabilities 9p needs, no_new_privs) and QEMU's seccomp filter. */
 	bool jail;
+	/* A TPM 2.0 for the guest (tpm-tis), emulated by an swtpm of the VM's own (swtpm.h) run
+	 * from this path; NULL: none. An incoming VM's swtpm gives its fresh state blobs for
+	 * pv_vm_restore to put in place of the template's. */
+	const char *swtpm;
 };
 
 struct pv_vm {
@@ -56,6 +62,9 @@ struct pv_vm {
 	char *pid_path;         /* QEMU's pid, for cleanup after a crash of its owner */
 	bool adopted;           /* not our child (pv_vm_adopt): watched through pidfd */
 	int pidfd;
+	struct pv_swtpm tpm;    /* the VM's swtpm, while we started it and it runs */
+	/* An incoming VM's fresh TPM state (pv_vm_config.swtpm), until pv_vm_restore uses it. */
+	struct pv_tpm_blob tpm_permanent, tpm_volatile;
 };
 
 /* Whether the VM's unix sockets fit under dir (sun_path holds 107 bytes): else an error
@@ -74,7 +83,8 @@ bool pv_vm_alive(struct pv_vm *vm);
 bool pv_vm_wait_exit(struct pv_vm *vm, int timeout_ms);
 /* How QEMU ended, for messages: "killed by signal 9", "exited with status 1". */
 void pv_vm_describe_exit(const struct pv_vm *vm, char *out, size_t len);
-/* Asks QEMU to quit over QMP; kills it if it does not within a grace period; reaps it. */
+/* Asks QEMU to quit over QMP; kills it if it does not within a grace period; reaps it, and
+ * its swtpm (which ends with it). */
 void pv_vm_stop(struct pv_vm *vm);
 /* SIGKILL, no waiting (safe from a signal-handling thread). */
 void pv_vm_kill(struct pv_vm *vm);

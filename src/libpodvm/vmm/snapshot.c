@@ -1,5 +1,6 @@
 #include "snapshot.h"
 #include "qmp.h"
+#include "tpm_stream.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void qmp_closep(struct pv_qmp **q)
@@ -124,13 +126,43 @@ static int wait_incoming_done(struct pv_vm *vm, struct pv_qmp *q, long long dead
 	}
 }
 
+#define STATE_MAX (256 << 20)  /* device state only: guest RAM is a file of its own */
+
+/* The state file with the VM's own TPM state in place of the template's (tpm_stream.h), in a
+ * memfd: the stream is small (~50 KB), and the template's file stays as it is. */
+static int open_with_own_tpm(struct pv_vm *vm, const char *state_path, pv_error *err)
+{
+	_cleanup_free_ char *in = NULL;
+	_cleanup_free_ uint8_t *out = NULL;
+	size_t n = 0, out_len = 0;
+	if (pv_read_file(state_path, STATE_MAX, &in, &n, err) < 0 ||
+	    pv_tpm_stream_swap((const uint8_t *)in, n, &vm->tpm_permanent, &vm->tpm_volatile, &out, &out_len, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = memfd_create("podvm-vm-state", MFD_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "memfd");
+	if (pv_write_all(fd, out, out_len) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return pv_error_set(err, errno, "memfd");
+	pv_tpm_blob_clear(&vm->tpm_permanent);
+	pv_tpm_blob_clear(&vm->tpm_volatile);
+	return steal_fd(&fd);
+}
+
+static int open_state(struct pv_vm *vm, const char *state_path, pv_error *err)
+{
+	int fd = vm->tpm_permanent.data ? open_with_own_tpm(vm, state_path, err) : open(state_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && vm->tpm_permanent.data)
+		return pv_error_prefix(err, "restore VM from %s", state_path);
+	return fd < 0 ? pv_error_set(err, errno, "restore VM from %s", state_path) : fd;
+}
+
 int pv_vm_restore(struct pv_vm *vm, const char *state_path, int timeout_ms, pv_error *err)
 {
 	long long deadline = pv_now_ms() + timeout_ms;
 	_cleanup_qmp_ struct pv_qmp *q = NULL;
-	_cleanup_close_ int fd = open(state_path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open_state(vm, state_path, err);
 	if (fd < 0)
-		return pv_error_set(err, errno, "restore VM from %s", state_path);
+		return -1;
 	if (connect_qmp(vm, deadline, &q, err) < 0 || ignore_shared_ram(q, err) < 0 || give_fd(q, &fd, err) < 0 ||
 	    execute_with_uri(q, "migrate-incoming", MIGRATION_URI, err) < 0 ||
 	    wait_incoming_done(vm, q, deadline, err) < 0 || pv_qmp_execute(q, "cont", NULL, NULL, err) < 0)

@@ -1,0 +1,195 @@
+#include "swtpm.h"
+#include "cleanup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Only write access to its state directory, which podvm made as root: the directory is
+ * bound writable and nothing else in the jail is, so overriding file permissions reaches no
+ * further than that. (Chowning the directory to swtpm's uid would need the child's pid
+ * before it runs, a handshake between parent and child, and a chown back for cleanup.) */
+#define SWTPM_CAPS (1ULL << CAP_DAC_OVERRIDE)
+
+/* What the child sends back when it could not exec swtpm. */
+struct child_failure {
+	int errnum;
+	int jail_step;  /* pv_jail_enter's failed_op; INT_MIN: not in the jail */
+};
+
+/* <state_dir>/tpm, and the log <state_dir>/tpm.log (made here: a jail binds it). */
+static int make_files(const char *state_dir, char **dir, char **log, pv_error *err)
+{
+	if (asprintf(dir, "%s/tpm", state_dir) < 0 || asprintf(log, "%s/tpm.log", state_dir) < 0)
+		return pv_error_set(err, ENOMEM, "swtpm");
+	if (mkdir(*dir, 0700) < 0 && errno != EEXIST)
+		return pv_error_set(err, errno, "swtpm state %s", *dir);
+	int fd = open(*log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pv_error_set(err, errno, "swtpm log %s", *log);
+	close(fd);
+	return 0;
+}
+
+int pv_swtpm_jail_plan(const struct pv_swtpm_config *c, struct pv_jail *j, pv_error *err)
+{
+	_cleanup_free_ char *root = NULL, *dir = NULL, *log = NULL;
+	if (asprintf(&root, "%s/tpm-root", c->state_dir) < 0 || asprintf(&dir, "%s/tpm", c->state_dir) < 0 ||
+	    asprintf(&log, "%s/tpm.log", c->state_dir) < 0)
+		return pv_error_set(err, ENOMEM, "swtpm jail");
+	if (pv_jail_init(j, root, err) < 0)
+		return pv_error_prefix(err, "swtpm jail");
+	j->uid_base = PV_JAIL_UID_BASE;
+	j->keep_caps = SWTPM_CAPS;
+	if (pv_jail_add_program(j, c->swtpm, NULL, err) < 0 || pv_jail_add(j, dir, 0, err) < 0 ||
+	    pv_jail_add(j, log, 0, err) < 0 || pv_jail_add(j, "/dev/urandom", 0, err) < 0) {
+		pv_jail_clear(j);
+		return pv_error_prefix(err, "swtpm jail");
+	}
+	return 0;
+}
+
+/* Its state directory is its working directory (`dir=.`): a pooled VM's directory is
+ * renamed while it runs, and a relative path follows it where no jail's bind does. (Its
+ * log it opens once, at start.) --terminate: it ends when its data channel, which QEMU
+ * passes it over the control channel, closes, that is when QEMU ends. */
+static char **swtpm_argv(const char *swtpm, int ctrl_fd, const char *log_path)
+{
+	char ctrl[64];
+	_cleanup_free_ char *log = NULL;
+	snprintf(ctrl, sizeof(ctrl), "type=unixio,clientfd=%d", ctrl_fd);
+	if (asprintf(&log, "file=%s", log_path) < 0)
+		return NULL;
+	const char *args[] = { swtpm, "socket", "--tpm2", "--tpmstate", "dir=.", "--ctrl", ctrl, "--terminate",
+			       "--flags", "not-need-init,startup-clear", "--seccomp", "action=kill", "--log",
+			       log, NULL };
+	char **argv = NULL;
+	for (size_t i = 0; args[i]; i++)
+		if (pv_strv_push(&argv, args[i]) < 0) {
+			pv_strv_free(argv);
+			return NULL;
+		}
+	return argv;
+}
+
+static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_swtpm_config *c, int ctrl_fd,
+						 const char *dir, const char *log_path, const struct pv_jail *jail,
+						 int errfd)
+{
+	struct child_failure f = { .jail_step = INT_MIN };
+	fcntl(ctrl_fd, F_SETFD, 0);  /* swtpm takes it by number */
+	setpgid(0, 0);  /* a ^C at the terminal is not for it */
+	int null = open("/dev/null", O_RDONLY);
+	int log = open(log_path, O_WRONLY | O_APPEND);
+	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		goto fail;
+	pv_child_reset_signals();
+	if (jail) {
+		int r = pv_jail_enter(jail, &f.jail_step);
+		if (r < 0) {
+			errno = -r;
+			goto fail;
+		}
+		f.jail_step = INT_MIN;
+	}
+	if (chdir(dir) < 0)
+		goto fail;
+	/* As QEMU's (after the jail: a change of uid clears it): until QEMU holds the data
+	 * channel, only this keeps a killed podvm from leaving swtpm behind. */
+	if (!c->outlive_thread)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	execv(argv[0], argv);
+fail:
+	f.errnum = errno;
+	(void)!write(errfd, &f, sizeof(f));
+	_exit(127);
+}
+
+/* Clones the child (into the jail's namespaces) and waits for its exec or its failure. */
+static int spawn(char **argv, const struct pv_swtpm_config *c, int ctrl_fd, const char *dir, const char *log_path,
+		 const struct pv_jail *jail, pid_t *pid, pv_error *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return pv_error_set(err, errno, "pipe");
+	unsigned long flags = SIGCHLD | (jail ? pv_jail_clone_flags(jail) : 0);
+	*pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (*pid == 0)
+		exec_child(argv, c, ctrl_fd, dir, log_path, jail, pipefd[1]);
+	int e = errno;
+	close(pipefd[1]);
+	if (*pid < 0) {
+		close(pipefd[0]);
+		return pv_error_set(err, e, "swtpm: clone");
+	}
+	struct child_failure f;
+	ssize_t n = pv_read_full(pipefd[0], &f, sizeof(f));
+	close(pipefd[0]);
+	if (n != sizeof(f))
+		return 0;
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+	if (f.jail_step == INT_MIN)
+		return pv_error_set(err, f.errnum, "swtpm %s", argv[0]);
+	char why[512];
+	pv_jail_describe(jail, f.jail_step, f.errnum, why, sizeof(why));
+	return pv_error_set_plain(err, f.errnum, "swtpm %s", why);
+}
+
+int pv_swtpm_start(const struct pv_swtpm_config *c, struct pv_swtpm *t, pv_error *err)
+{
+	*t = (struct pv_swtpm){ .qemu_fd = -1 };
+	_cleanup_free_ char *dir = NULL, *log = NULL;
+	_cleanup_close_ int ours = -1;
+	int sv[2];
+	if (make_files(c->state_dir, &dir, &log, err) < 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return pv_error_set(err, errno, "swtpm: socketpair");
+	ours = sv[0];
+	_cleanup_close_ int theirs = sv[1];
+	_cleanup_strv_ char **argv = swtpm_argv(c->swtpm, theirs, log);
+	if (argv == NULL)
+		return pv_error_set(err, ENOMEM, "swtpm");
+	struct pv_jail jail = { 0 };
+	if (c->jail && pv_swtpm_jail_plan(c, &jail, err) < 0)
+		return -1;
+	int r = spawn(argv, c, theirs, dir, log, c->jail ? &jail : NULL, &t->pid, err);
+	pv_jail_clear(&jail);
+	if (r < 0)
+		return -1;
+	t->qemu_fd = steal_fd(&ours);
+	return 0;
+}
+
+void pv_swtpm_reap(struct pv_swtpm *t, int timeout_ms)
+{
+	if (t->pid <= 0)
+		return;  /* none (a zeroed one's fd 0 is not its) */
+	if (t->qemu_fd >= 0)
+		close(steal_fd(&t->qemu_fd));
+	long long deadline = pv_now_ms() + timeout_ms;
+	for (;;) {
+		pid_t r = waitpid(t->pid, NULL, WNOHANG);
+		if (r == t->pid || (r < 0 && errno == ECHILD))
+			break;
+		if (pv_now_ms() > deadline) {
+			kill(t->pid, SIGKILL);
+			waitpid(t->pid, NULL, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	t->pid = 0;
+}
