@@ -7,6 +7,12 @@
 # then a VMM killed under a running pod. The same flow runs first with runc, as a baseline
 # that shows what a Kubernetes user expects of a pod on this machine.
 . "$(dirname "$0")/lib.sh"
+# A RuntimeClass whose config gives its pods' VMs a TPM (tpm = on).
+CRI_EXTRA_RUNTIMES='    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-tpm]
+      runtime_type = "io.containerd.podvm.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-tpm.options]
+        ConfigPath = "'"$TMP"'/podvm-tpm.conf"'
+printf 'tpm = on\npool = 0\n' >"$TMP/podvm-tpm.conf"
 . "$(dirname "$0")/lib_cri.sh"
 
 HOST_BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
@@ -441,6 +447,21 @@ t_result "runtime options: RunPodSandbox (podvm-cold)" $? "$pod"
 expect_match "runtime options: ConfigPath's templates = off: the VM booted cold" "^booted cold in [0-9]+ ms" \
 	"$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
 one_container_then_remove "$pod" k1 "runtime options:" cold-ok "a cold-booted podvm pod"
+
+# A RuntimeClass whose config says tpm = on: the pod's VM has a TPM 2.0 of its own, an swtpm
+# of the VM's (test_tpm.sh has the details), and it goes with the pod.
+pod=$(cri run-pod tpm --runtime-handler podvm-tpm --log-dir "$TMP/logs/tpm" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "tpm = on: RunPodSandbox (podvm-tpm)" $? "$pod"
+expect_eq "tpm = on: the pod's VM has an swtpm of its own" 1 \
+	"$(pgrep -fc -- "swtpm socket .*$PODVM_STATE_DIR/$pod/tpm\.log")"
+c=$(cri create-container "$pod" tp "$IMG" --log-path tp.log -- sleep 300 2>&1)
+t "tpm = on: StartContainer" cri start "$c"
+expect_eq "tpm = on: the container sees a TPM 2.0" 2 \
+	"$(cri exec-sync "$c" -- cat /sys/class/tpm/tpm0/tpm_version_major 2>&1)"
+t "tpm = on: StopPodSandbox" cri stop-pod "$pod"
+t "tpm = on: RemovePodSandbox" cri remove-pod "$pod"
+expect_eq "tpm = on: no swtpm left" "" "$(pgrep -af -- "swtpm socket .*$PODVM_STATE_DIR/")"
+leftovers "a pod with a TPM"
 
 # A RuntimeClass whose config says accel = kvm, where KVM cannot run the guest (the verdict
 # lib.sh's podvm check made for this state directory): RunPodSandbox fails in seconds, not
