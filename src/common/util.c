@@ -422,3 +422,16 @@ int pv_try_lock_file(const char *dir, const char *name, const char *what, pv_err
 {
 	return lock_file(dir, name, what, LOCK_EX | LOCK_NB, err);
 }
+
+void pv_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+uint32_t pv_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}

@@ -2,6 +2,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
 
@@ -65,5 +66,9 @@ int pv_process_starttime(pid_t pid, unsigned long long *ticks);
 int pv_try_lock_file(const char *dir, const char *name, const char *what, pv_error *err);
 /* Monotonic clock in milliseconds. */
 long long pv_now_ms(void);
+/* Big-endian 32-bit integers in wire formats (ttrpc frames, swtpm's control channel,
+ * QEMU's migration stream). */
+void pv_put_be32(uint8_t *p, uint32_t v);
+uint32_t pv_get_be32(const uint8_t *p);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */
 int pv_random_hex(char *out, size_t bytes);

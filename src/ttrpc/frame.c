@@ -1,6 +1,7 @@
 /* ttrpc framing: the 10-byte header, whole-frame reads and writes, and the mapping between
  * google.rpc codes and errno values. */
 #include "ttrpc-internal.h"
+#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,31 +16,18 @@
  * stack of a handler thread. */
 #define DISCARD_CHUNK 16384
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void ttrpc_header_encode(const struct ttrpc_frame_header *h, uint8_t out[TTRPC_HEADER_SIZE])
 {
-	put_be32(out, h->length);
-	put_be32(out + 4, h->stream_id);
+	pv_put_be32(out, h->length);
+	pv_put_be32(out + 4, h->stream_id);
 	out[8] = h->type;
 	out[9] = h->flags;
 }
 
 void ttrpc_header_decode(const uint8_t in[TTRPC_HEADER_SIZE], struct ttrpc_frame_header *h)
 {
-	h->length = get_be32(in);
-	h->stream_id = get_be32(in + 4);
+	h->length = pv_get_be32(in);
+	h->stream_id = pv_get_be32(in + 4);
 	h->type = in[8];
 	h->flags = in[9];
 }

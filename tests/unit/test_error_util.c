@@ -311,6 +311,15 @@ static void test_one_line(void)
 	ok(strcmp(out, "0123456789abcde") == 0, "one_line: what fits exactly stays whole: [%s]", out);
 }
 
+static void test_be32(void)
+{
+	uint8_t b[4];
+	pv_put_be32(b, 0x01020304u);
+	ok(b[0] == 1 && b[1] == 2 && b[2] == 3 && b[3] == 4, "pv_put_be32: most significant byte first");
+	const uint8_t high[4] = { 0xff, 0x00, 0x00, 0x80 };
+	ok(pv_get_be32(high) == 0xff000080u, "pv_get_be32: 0x%08x", pv_get_be32(high));
+}
+
 static void test_random_hex(void)
 {
 	char a[33], b[33];
@@ -362,6 +371,7 @@ int main(void)
 	test_parse_u64();
 	test_one_line();
 	test_random_hex();
+	test_be32();
 	test_event();
 
 	pv_error e = NULL;

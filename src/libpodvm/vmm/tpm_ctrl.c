@@ -9,31 +9,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void pv_tpm_ctrl_encode_get(uint32_t type, uint8_t out[PV_TPM_REQUEST_LEN])
 {
-	put_be32(out, PV_TPM_CMD_GET_STATEBLOB);
-	put_be32(out + 4, PV_TPM_STATE_FLAG_DECRYPTED);
-	put_be32(out + 8, type);
-	put_be32(out + 12, 0);  /* offset */
+	pv_put_be32(out, PV_TPM_CMD_GET_STATEBLOB);
+	pv_put_be32(out + 4, PV_TPM_STATE_FLAG_DECRYPTED);
+	pv_put_be32(out + 8, type);
+	pv_put_be32(out + 12, 0);  /* offset */
 }
 
 int pv_tpm_ctrl_decode_header(const uint8_t in[PV_TPM_ANSWER_HEADER_LEN], uint32_t *flags, size_t *len,
 			      pv_error *err)
 {
-	uint32_t result = get_be32(in), total = get_be32(in + 8), sent = get_be32(in + 12);
+	uint32_t result = pv_get_be32(in), total = pv_get_be32(in + 8), sent = pv_get_be32(in + 12);
 	if (result != 0)
 		return pv_error_set_plain(err, EIO, "TPM state blob: TPM result 0x%x", result);
 	if (total > PV_TPM_BLOB_MAX)
@@ -41,7 +28,7 @@ int pv_tpm_ctrl_decode_header(const uint8_t in[PV_TPM_ANSWER_HEADER_LEN], uint32
 	/* A socket answer carries the whole blob (a part comes only over CUSE). */
 	if (sent != total)
 		return pv_error_set_plain(err, EPROTO, "TPM state blob: %u of %u bytes sent", sent, total);
-	*flags = get_be32(in + 4);
+	*flags = pv_get_be32(in + 4);
 	*len = total;
 	return 0;
 }

@@ -1,4 +1,5 @@
 #include "tpm_stream.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -18,19 +19,6 @@ struct section {
 	uint32_t size[N_BLOBS];
 };
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* Whether a section header starts at `at` (its type byte) and its blobs and footer fit
  * the stream; fills s. */
 static bool parse_section(const uint8_t *in, size_t len, size_t at, struct section *s)
@@ -38,19 +26,19 @@ static bool parse_section(const uint8_t *in, size_t len, size_t at, struct secti
 	size_t header = 1 + 4 + 1 + NAME_LEN + 4 + 4;
 	if (at + header > len || in[at] != SECTION_FULL)
 		return false;
-	uint32_t id = be32(in + at + 1);
+	uint32_t id = pv_get_be32(in + at + 1);
 	size_t p = at + header;
 	s->blobs = p;
 	for (int i = 0; i < N_BLOBS; i++) {
 		if (len - p < 8)
 			return false;
 		s->blob[i] = p;
-		s->size[i] = be32(in + p + 4);
+		s->size[i] = pv_get_be32(in + p + 4);
 		if (len - p - 8 < s->size[i])
 			return false;
 		p += 8 + s->size[i];
 	}
-	if (len - p < 5 || in[p] != SECTION_FOOTER || be32(in + p + 1) != id)
+	if (len - p < 5 || in[p] != SECTION_FOOTER || pv_get_be32(in + p + 1) != id)
 		return false;
 	return true;
 }
@@ -68,8 +56,8 @@ static bool find_section(const uint8_t *in, size_t len, struct section *s)
 
 static uint8_t *put_blob(uint8_t *o, const struct pv_tpm_blob *b)
 {
-	put_be32(o, b->flags);
-	put_be32(o + 4, (uint32_t)b->len);
+	pv_put_be32(o, b->flags);
+	pv_put_be32(o + 4, (uint32_t)b->len);
 	if (b->len)
 		memcpy(o + 8, b->data, b->len);
 	return o + 8 + b->len;
