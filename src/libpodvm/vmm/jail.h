@@ -62,6 +62,21 @@ unsigned long pv_jail_clone_flags(const struct pv_jail *j);
 /* In the child, cloned with pv_jail_clone_flags: enters the jail. 0, or -errno with *failed_op the index of the
  * step that failed (-1: a step that is not an op: namespaces, pivot, credentials). */
 int pv_jail_enter(const struct pv_jail *j, int *failed_op);
+/* What a helper's child does around its jail (pv_jail_spawn); each hook returns 0 or -errno
+ * and may make system calls only. */
+struct pv_jail_child {
+	int (*before)(void *arg);  /* before the jail: fds to keep open across exec, prctls */
+	int (*after)(void *arg);   /* in the jail, before exec (a working directory) */
+	void *arg;
+	const char *log_path;      /* stdout and stderr go here (appended); stdin is /dev/null */
+	bool die_with_thread;      /* SIGKILL when the thread that spawned it ends */
+};
+/* Clones a child into jail's namespaces (jail NULL: no jail) that runs c->before, gets its
+ * own process group and stdio, enters the jail, runs c->after and execs argv. *pid is the
+ * child once it exec'd. A failure (the child reaped) is one line: what, then the program
+ * or the jail step that failed (pv_jail_describe). */
+int pv_jail_spawn(const struct pv_jail *jail, char **argv, const struct pv_jail_child *c, const char *what,
+		  pid_t *pid, pv_error *err);
 /* One line for a failed pv_jail_enter. */
 void pv_jail_describe(const struct pv_jail *j, int failed_op, int errnum, char *out, size_t len);
 void pv_jail_clear(struct pv_jail *j);

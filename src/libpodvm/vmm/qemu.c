@@ -4,7 +4,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,7 +14,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,82 +263,34 @@ static int write_pid_file(struct pv_vm *vm)
 	return 0;
 }
 
-/* What the child sends back when it could not exec QEMU. */
-struct child_failure {
-	int errnum;
-	int jail_step;  /* pv_jail_enter's failed_op; INT_MIN: not in the jail */
+struct vmm_child {
+	const struct pv_vm_config *c;
+	const struct pv_vm *vm;
 };
 
-static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_vm_config *c, const struct pv_jail *jail,
-						 const struct pv_vm *vm, int errfd)
+/* In the child (system calls only): the fds QEMU takes by number stay open across exec. */
+static int before_jail(void *arg)
 {
-	struct child_failure f = { .jail_step = INT_MIN };
-	const char *log_path = vm->log_path;
-	int keep_fd = c->has_net ? c->tap_fd : -1;
-	if (keep_fd >= 0)
-		fcntl(keep_fd, F_SETFD, 0);  /* QEMU takes the tap by number */
-	if (c->swtpm)
-		fcntl(vm->tpm.qemu_fd, F_SETFD, 0);  /* and swtpm's control channel */
-	/* Own process group: a ^C at the terminal is for the container, not for QEMU. */
-	setpgid(0, 0);
+	const struct vmm_child *v = arg;
+	const struct pv_vm_config *c = v->c;
+	if (c->has_net && c->tap_fd >= 0 && fcntl(c->tap_fd, F_SETFD, 0) < 0)  /* the tap */
+		return -errno;
+	if (c->swtpm && fcntl(v->vm->tpm.qemu_fd, F_SETFD, 0) < 0)  /* swtpm's control channel */
+		return -errno;
 	/* Survives exec: the host's KSM may merge any page of QEMU's, its translation cache
 	 * and heap (mostly alike between VMs of a template) as well as guest RAM. */
 	if (c->ksm)
 		(void)prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
-	int null = open("/dev/null", O_RDONLY);
-	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-		goto fail;
-	pv_child_reset_signals();
-	if (jail) {
-		int r = pv_jail_enter(jail, &f.jail_step);
-		if (r < 0) {
-			errno = -r;
-			goto fail;
-		}
-	}
-	f.jail_step = INT_MIN;
-	/* After the jail: a change of uid clears it. */
-	if (!c->outlive_thread)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	execv(argv[0], argv);
-fail:
-	f.errnum = errno;
-	(void)!write(errfd, &f, sizeof(f));
-	_exit(127);
+	return 0;
 }
 
 static int spawn(char **argv, const struct pv_vm_config *c, const struct pv_jail *jail, struct pv_vm *vm,
 		 pv_error *err)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return pv_error_set(err, errno, "pipe");
-	/* A jailed QEMU is PID 1 of a PID namespace of its own (and of a user namespace of
-	 * its own without root). The child only makes system calls until exec. */
-	unsigned long flags = SIGCHLD | (jail ? pv_jail_clone_flags(jail) : 0);
-	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return pv_error_set(err, errno, "VMM: clone");
-	}
-	if (pid == 0)
-		exec_child(argv, c, jail, vm, pipefd[1]);
-	close(pipefd[1]);
-	struct child_failure f;
-	ssize_t n = pv_read_full(pipefd[0], &f, sizeof(f));
-	close(pipefd[0]);
-	vm->pid = pid;
-	if (n != sizeof(f))
-		return write_pid_file(vm);
-	waitpid(pid, NULL, 0);
-	vm->pid = 0;
-	if (f.jail_step == INT_MIN)
-		return pv_error_set(err, f.errnum, "VMM %s", argv[0]);
-	char why[512];
-	pv_jail_describe(jail, f.jail_step, f.errnum, why, sizeof(why));
-	return pv_error_set_plain(err, f.errnum, "VMM %s", why);
+	struct vmm_child v = { c, vm };
+	struct pv_jail_child child = { .before = before_jail, .arg = &v, .log_path = vm->log_path,
+				       .die_with_thread = !c->outlive_thread };
+	return pv_jail_spawn(jail, argv, &child, "VMM", &vm->pid, err) < 0 ? -1 : write_pid_file(vm);
 }
 
 static bool adopted_alive(struct pv_vm *vm)

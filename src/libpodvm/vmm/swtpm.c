@@ -4,15 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,12 +18,6 @@
  * further than that. (Chowning the directory to swtpm's uid would need the child's pid
  * before it runs, a handshake between parent and child, and a chown back for cleanup.) */
 #define SWTPM_CAPS (1ULL << CAP_DAC_OVERRIDE)
-
-/* What the child sends back when it could not exec swtpm. */
-struct child_failure {
-	int errnum;
-	int jail_step;  /* pv_jail_enter's failed_op; INT_MIN: not in the jail */
-};
 
 /* <state_dir>/tpm, and the log <state_dir>/tpm.log (made here: a jail binds it). */
 static int make_files(const char *state_dir, char **dir, char **log, pv_error *err)
@@ -83,68 +74,22 @@ static char **swtpm_argv(const char *swtpm, int ctrl_fd, const char *log_path)
 	return argv;
 }
 
-static void __attribute__((noreturn)) exec_child(char **argv, const struct pv_swtpm_config *c, int ctrl_fd,
-						 const char *dir, const char *log_path, const struct pv_jail *jail,
-						 int errfd)
+struct swtpm_child {
+	int ctrl_fd;
+	const char *dir;
+};
+
+/* In the child (system calls only): swtpm takes its control channel by number. */
+static int keep_ctrl_fd(void *arg)
 {
-	struct child_failure f = { .jail_step = INT_MIN };
-	fcntl(ctrl_fd, F_SETFD, 0);  /* swtpm takes it by number */
-	setpgid(0, 0);  /* a ^C at the terminal is not for it */
-	int null = open("/dev/null", O_RDONLY);
-	int log = open(log_path, O_WRONLY | O_APPEND);
-	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
-		goto fail;
-	pv_child_reset_signals();
-	if (jail) {
-		int r = pv_jail_enter(jail, &f.jail_step);
-		if (r < 0) {
-			errno = -r;
-			goto fail;
-		}
-		f.jail_step = INT_MIN;
-	}
-	if (chdir(dir) < 0)
-		goto fail;
-	/* As QEMU's (after the jail: a change of uid clears it): until QEMU holds the data
-	 * channel, only this keeps a killed podvm from leaving swtpm behind. */
-	if (!c->outlive_thread)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	execv(argv[0], argv);
-fail:
-	f.errnum = errno;
-	(void)!write(errfd, &f, sizeof(f));
-	_exit(127);
+	const struct swtpm_child *s = arg;
+	return fcntl(s->ctrl_fd, F_SETFD, 0) < 0 ? -errno : 0;
 }
 
-/* Clones the child (into the jail's namespaces) and waits for its exec or its failure. */
-static int spawn(char **argv, const struct pv_swtpm_config *c, int ctrl_fd, const char *dir, const char *log_path,
-		 const struct pv_jail *jail, pid_t *pid, pv_error *err)
+static int enter_state_dir(void *arg)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return pv_error_set(err, errno, "pipe");
-	unsigned long flags = SIGCHLD | (jail ? pv_jail_clone_flags(jail) : 0);
-	*pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
-	if (*pid == 0)
-		exec_child(argv, c, ctrl_fd, dir, log_path, jail, pipefd[1]);
-	int e = errno;
-	close(pipefd[1]);
-	if (*pid < 0) {
-		close(pipefd[0]);
-		return pv_error_set(err, e, "swtpm: clone");
-	}
-	struct child_failure f;
-	ssize_t n = pv_read_full(pipefd[0], &f, sizeof(f));
-	close(pipefd[0]);
-	if (n != sizeof(f))
-		return 0;
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-	if (f.jail_step == INT_MIN)
-		return pv_error_set(err, f.errnum, "swtpm %s", argv[0]);
-	char why[512];
-	pv_jail_describe(jail, f.jail_step, f.errnum, why, sizeof(why));
-	return pv_error_set_plain(err, f.errnum, "swtpm %s", why);
+	const struct swtpm_child *s = arg;
+	return chdir(s->dir) < 0 ? -errno : 0;
 }
 
 int pv_swtpm_start(const struct pv_swtpm_config *c, struct pv_swtpm *t, pv_error *err)
@@ -165,7 +110,12 @@ int pv_swtpm_start(const struct pv_swtpm_config *c, struct pv_swtpm *t, pv_error
 	struct pv_jail jail = { 0 };
 	if (c->jail && pv_swtpm_jail_plan(c, &jail, err) < 0)
 		return -1;
-	int r = spawn(argv, c, theirs, dir, log, c->jail ? &jail : NULL, &t->pid, err);
+	/* PR_SET_PDEATHSIG as QEMU's: until QEMU holds the data channel, only this keeps a
+	 * killed podvm from leaving swtpm behind. */
+	struct swtpm_child sc = { theirs, dir };
+	struct pv_jail_child child = { .before = keep_ctrl_fd, .after = enter_state_dir, .arg = &sc,
+				       .log_path = log, .die_with_thread = !c->outlive_thread };
+	int r = pv_jail_spawn(c->jail ? &jail : NULL, argv, &child, "swtpm", &t->pid, err);
 	pv_jail_clear(&jail);
 	if (r < 0)
 		return -1;
