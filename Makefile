@@ -34,12 +34,18 @@ guest: build
 	mkdir -p $(GUEST)
 	cp $(BUILD)/guest-kernel/bzImage $(GUEST)/vmlinuz
 	guest/build-initramfs.sh $(RELEASE)/src/agent/podvm-agent $(GUEST)/initramfs.cpio.gz
+	# Reference values for attestation, made from the image just built (never at
+	# verification time: a changed image would be its own reference).
+	$(RELEASE)/src/podvm/podvm reference --write $(GUEST)/vmlinuz $(GUEST)/initramfs.cpio.gz
 
 install: build guest
 	install -D -m 0755 $(RELEASE)/src/podvm/podvm $(DESTDIR)$(PREFIX)/bin/podvm
 	install -D -m 0755 $(RELEASE)/src/shim/containerd-shim-podvm-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-podvm-v2
 	install -D -m 0644 $(GUEST)/vmlinuz $(DESTDIR)$(SHAREDIR)/vmlinuz
 	install -D -m 0644 $(GUEST)/initramfs.cpio.gz $(DESTDIR)$(SHAREDIR)/initramfs.cpio.gz
+	install -D -m 0644 $(GUEST)/reference.json $(DESTDIR)$(SHAREDIR)/reference.json
+	# The node's CA, which certifies each VM's vTPM (not when staging a package).
+	[ -n "$(DESTDIR)" ] || $(PREFIX)/bin/podvm ca init
 
 demo: install
 	tests/fixtures/make-images.sh $(BUILD)/demo-images >/dev/null
@@ -63,8 +69,8 @@ bench: build guest
 	bench/run-net-throughput
 
 # libFuzzer targets (tests/fuzz: ttrpc, the agent's requests and answers, OCI specs, images,
-# layers, CNI results, podvm.conf), FUZZ_SECONDS each, in a clang build of their own. Not
-# part of check.
+# layers, CNI results, podvm.conf, attestation's measurement logs and TPM structures),
+# FUZZ_SECONDS each, in a clang build of their own. Not part of check.
 fuzz:
 	@scripts/install-deps.sh fuzz
 	tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS)

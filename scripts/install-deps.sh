@@ -5,7 +5,7 @@ set -eu
 PACKAGES="
   build-essential meson ninja-build pkg-config
   libprotobuf-c-dev protobuf-c-compiler libjansson-dev libarchive-dev libssl-dev
-  libseccomp-dev libmnl-dev
+  libseccomp-dev libmnl-dev openssl
   linux-source-6.12 flex bison bc libelf-dev cpio lz4 xz-utils zstd kmod
   qemu-system-x86 swtpm busybox-static
   crun runc containerd containernetworking-plugins

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -630,4 +631,45 @@ int container_pause(const char *id, bool paused, pv_error *err)
 	if (!exists(id, err))
 		return -1;
 	return cgroup_freeze(id, paused, err);
+}
+
+/* dir (a directory fd) / path, resolved as if dir were the root. */
+static int open_in_root(int dir, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .mode = mode, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	return (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+}
+
+static int write_secret(struct container *c, const char *name, const void *data, size_t len, pv_error *err)
+{
+	char root[64];
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)c->init->pid);
+	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return pv_error_set(err, errno, "container %s: its root", c->id);
+	_cleanup_close_ int dfd = open_in_root(rfd, "/run/secrets", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dfd < 0)
+		return pv_error_set(err, errno, "container %s: /run/secrets", c->id);
+	_cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return pv_error_set(err, errno, "container %s: /run/secrets/%s", c->id, name);
+	if (pv_write_all(fd, data, len) < 0)
+		return pv_error_set(err, errno, "container %s: /run/secrets/%s: write", c->id, name);
+	return 0;
+}
+
+int container_put_secret(const char *id, const char *name, const void *data, size_t len, pv_error *err)
+{
+	if (name[0] == '\0' || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return pv_error_set_plain(err, EINVAL, "secret \"%s\": not a file name", name);
+	struct container *c = find(id, err);
+	if (c == NULL)
+		return -1;
+	pthread_mutex_lock(&containers_lock);
+	bool started = c->started;
+	pthread_mutex_unlock(&containers_lock);
+	int r = started ? pv_error_set_plain(err, EBUSY, "container %s: started: secrets go before", id)
+			: write_secret(c, name, data, len, err);
+	container_put(c);
+	return r;
 }

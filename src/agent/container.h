@@ -24,3 +24,7 @@ int container_remove(const char *id, pv_error *err);
 int container_remove_process(const char *id, const char *exec_id, pv_error *err);
 int container_update(const char *id, const char *resources_json, size_t len, pv_error *err);
 int container_pause(const char *id, bool paused, pv_error *err);
+/* Writes a secret to /run/secrets/<name> of a created container that has not started (no
+ * code of its own has run yet); the host gave its spec a tmpfs there. Paths resolve inside
+ * the container's root, symlinks included. */
+int container_put_secret(const char *id, const char *name, const void *data, size_t len, pv_error *err);

@@ -2,6 +2,7 @@
  * until the VM is stopped. */
 #include "cgroup.h"
 #include "channel.h"
+#include "attest.h"
 #include "guest_init.h"
 #include "log.h"
 #include "process.h"
@@ -18,7 +19,8 @@
 
 static int setup_guest(pv_error *err)
 {
-	if (guest_mount_basics(err) < 0 || cgroup_init(err) < 0 || guest_loopback_up(err) < 0)
+	if (guest_mount_basics(err) < 0 || cgroup_init(err) < 0 || guest_loopback_up(err) < 0 ||
+	    attest_init(err) < 0)
 		return -1;
 	sigset_t set;
 	sigemptyset(&set);

@@ -2,6 +2,7 @@
 #include "portfwd.h"
 #include "agent.pb-c.h"
 #include "cleanup.h"
+#include "attest.h"
 #include "container.h"
 #include "identity.h"
 #include "log.h"
@@ -92,7 +93,10 @@ static int handle_create(void *ctx, const ProtobufCMessage *msg, struct ttrpc_re
 		sh[i] = (struct container_share){ req->shares[i]->tag, req->shares[i]->fstype,
 						  req->shares[i]->readonly };
 	pid_t pid;
-	if (container_create(req->container_id, req->oci_spec_json, strlen(req->oci_spec_json),
+	size_t spec_len = strlen(req->oci_spec_json);
+	if (attest_measure_config(req->container_id, req->oci_spec_json, spec_len, err) < 0)
+		return -1;
+	if (container_create(req->container_id, req->oci_spec_json, spec_len,
 			     sh, n, req->stdin, &pid, err) < 0)
 		return -1;
 	return reply_pid(reply, pid);
@@ -355,6 +359,57 @@ static int handle_port_close(void *ctx, const ProtobufCMessage *msg, struct ttrp
 	return portfwd_close(req->id, err) < 0 ? -1 : reply_empty(reply);
 }
 
+static int handle_tpm_identity(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx, (void)msg;
+	Podvm__Agent__V1__TpmIdentityResponse r = PODVM__AGENT__V1__TPM_IDENTITY_RESPONSE__INIT;
+	if (attest_identity(&r.ek_cert.data, &r.ek_cert.len, &r.ak_public.data, &r.ak_public.len, err) < 0)
+		return -1;
+	int ret = ttrpc_reply_set(reply, &r.base);
+	free(r.ek_cert.data);
+	free(r.ak_public.data);
+	return ret;
+}
+
+static int handle_tpm_activate(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__TpmActivateRequest *req = (const void *)msg;
+	uint8_t credential[64];
+	Podvm__Agent__V1__TpmActivateResponse r = PODVM__AGENT__V1__TPM_ACTIVATE_RESPONSE__INIT;
+	if (attest_activate(req->id_object.data, req->id_object.len, req->encrypted_secret.data,
+			    req->encrypted_secret.len, credential, sizeof(credential), &r.credential.len, err) < 0)
+		return -1;
+	r.credential.data = credential;
+	return ttrpc_reply_set(reply, &r.base);
+}
+
+static int handle_tpm_quote(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__TpmQuoteRequest *req = (const void *)msg;
+	struct attest_evidence ev;
+	if (attest_quote(req->nonce.data, req->nonce.len, req->pcr_mask, &ev, err) < 0)
+		return -1;
+	Podvm__Agent__V1__TpmQuoteResponse r = PODVM__AGENT__V1__TPM_QUOTE_RESPONSE__INIT;
+	r.attest = (ProtobufCBinaryData){ ev.attest_len, ev.attest };
+	r.signature = (ProtobufCBinaryData){ ev.sig_len, ev.sig };
+	r.ima_log = (ProtobufCBinaryData){ ev.ima_log_len, ev.ima_log };
+	r.event_log = ev.event_log;
+	int ret = ttrpc_reply_set(reply, &r.base);
+	attest_evidence_clear(&ev);
+	return ret;
+}
+
+static int handle_put_secret(void *ctx, const ProtobufCMessage *msg, struct ttrpc_reply *reply, pv_error *err)
+{
+	(void)ctx;
+	const Podvm__Agent__V1__SecretRequest *req = (const void *)msg;
+	if (container_put_secret(req->container_id, req->name, req->data.data, req->data.len, err) < 0)
+		return -1;
+	return reply_empty(reply);
+}
+
 #define M(name, desc, fn) { SERVICE, name, &podvm__agent__v1__##desc##__descriptor, fn }
 
 const struct ttrpc_method agent_methods[] = {
@@ -382,5 +437,9 @@ const struct ttrpc_method agent_methods[] = {
 	M("PortRead", port_read_request, handle_port_read),
 	M("PortShutdown", port_request, handle_port_shutdown),
 	M("PortClose", port_request, handle_port_close),
+	M("TpmIdentity", empty, handle_tpm_identity),
+	M("TpmActivate", tpm_activate_request, handle_tpm_activate),
+	M("TpmQuote", tpm_quote_request, handle_tpm_quote),
+	M("PutSecret", secret_request, handle_put_secret),
 };
 const size_t agent_n_methods = sizeof(agent_methods) / sizeof(*agent_methods);

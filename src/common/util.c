@@ -113,6 +113,52 @@ int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, p
 	return 0;
 }
 
+static int write_synced(int fd, const void *data, size_t len, mode_t mode)
+{
+	ssize_t n = pv_write_all(fd, data, len);
+	if (n < 0)
+		return (int)n;
+	return fchmod(fd, mode) < 0 || fsync(fd) < 0 ? -errno : 0;
+}
+
+int pv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, pv_error *err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0) {
+		tmp = NULL;
+		return pv_error_set(err, ENOMEM, "write %s", path);
+	}
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return pv_error_set(err, errno, "write %s", path);
+	int r = write_synced(fd, data, len, mode);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return pv_error_set(err, -r, "write %s", path);
+	}
+	return 0;
+}
+
+int pv_unix_listen(const char *path, int backlog, bool cloexec, pv_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pv_error_set_plain(err, ENAMETOOLONG, "listen on %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	unlink(path);  /* a dead owner's socket */
+	int fd = socket(AF_UNIX, SOCK_STREAM | (cloexec ? SOCK_CLOEXEC : 0), 0);
+	if (fd < 0)
+		return pv_error_set(err, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		close(fd);
+		return pv_error_set(err, e, "listen on %s", path);
+	}
+	return fd;
+}
+
 int pv_unix_connect(const char *path, pv_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -185,16 +231,23 @@ static bool is_mount_root(int dirfd, const char *name)
 	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
-static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err)
+DIR *pv_opendir_dup(int dirfd)
 {
 	int fd = dup(dirfd);
-	if (fd < 0)
-		return pv_error_set(err, errno, "dup");
-	DIR *d = fdopendir(fd);
-	if (d == NULL) {
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL && fd >= 0) {
+		int e = errno;
 		close(fd);
-		return pv_error_set(err, errno, "opendir");
+		errno = e;
 	}
+	return d;
+}
+
+static int rm_dir_contents(int dirfd, dev_t dev, pv_error *err)
+{
+	DIR *d = pv_opendir_dup(dirfd);
+	if (d == NULL)
+		return pv_error_set(err, errno, "opendir");
 	int r = 0;
 	struct dirent *de;
 	while (r == 0 && (de = readdir(d)) != NULL) {

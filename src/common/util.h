@@ -1,5 +1,6 @@
 /* Small helpers shared by every component: whole-buffer I/O, files, string vectors. */
 #pragma once
+#include <dirent.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,10 +18,16 @@ int pv_read_file(const char *path, size_t max, char **out, size_t *len, pv_error
 int pv_read_fd(int fd, size_t max, char **out, size_t *len, pv_error *err);
 /* Creates or truncates path with mode and writes data. */
 int pv_write_file(const char *path, const void *data, size_t len, mode_t mode, pv_error *err);
+/* The same, atomically: a reader sees the old file or all of the new one, never a part (a
+ * temporary file beside path, synced, renamed over it). */
+int pv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, pv_error *err);
 
 /* Connects a stream socket (close-on-exec) to a unix socket path. Returns the fd, or a
  * negative value with *err set ("connect PATH: ..."; errnum is connect's errno). */
 int pv_unix_connect(const char *path, pv_error *err);
+/* A listening unix stream socket at path (a stale one there is removed first); the fd, or
+ * a negative value with *err set ("listen on PATH: ..."). */
+int pv_unix_listen(const char *path, int backlog, bool cloexec, pv_error *err);
 
 /* mkdir -p with mode for the created components. */
 int pv_mkdir_p(const char *path, mode_t mode, pv_error *err);
@@ -29,6 +36,9 @@ int pv_mkdir_p(const char *path, mode_t mode, pv_error *err);
 int pv_rm_rf(const char *path, pv_error *err);
 /* Same, relative to a directory fd. */
 int pv_rm_rf_at(int dirfd, const char *name, pv_error *err);
+/* A directory stream over a copy of dirfd (which stays open and the caller's): NULL with
+ * errno set on failure. */
+DIR *pv_opendir_dup(int dirfd);
 
 /* String vectors (NULL-terminated arrays of malloc'd strings). */
 size_t pv_strv_len(char *const *v);

@@ -371,3 +371,39 @@ int pv_agent_port_close(struct ttrpc_client *c, uint32_t id, pv_error *err)
 {
 	return port_call(c, "PortClose", id, err);
 }
+
+int pv_agent_tpm_identity(struct ttrpc_client *c, int timeout_ms, ProtobufCMessage **resp, pv_error *err)
+{
+	Podvm__Agent__V1__Empty req = PODVM__AGENT__V1__EMPTY__INIT;
+	return call(c, "TpmIdentity", &req, &podvm__agent__v1__tpm_identity_response__descriptor, resp, timeout_ms,
+		    err);
+}
+
+int pv_agent_tpm_activate(struct ttrpc_client *c, const uint8_t *id_object, size_t id_len, const uint8_t *enc,
+			  size_t enc_len, int timeout_ms, ProtobufCMessage **resp, pv_error *err)
+{
+	Podvm__Agent__V1__TpmActivateRequest req = PODVM__AGENT__V1__TPM_ACTIVATE_REQUEST__INIT;
+	req.id_object = (ProtobufCBinaryData){ id_len, (uint8_t *)id_object };
+	req.encrypted_secret = (ProtobufCBinaryData){ enc_len, (uint8_t *)enc };
+	return call(c, "TpmActivate", &req, &podvm__agent__v1__tpm_activate_response__descriptor, resp, timeout_ms,
+		    err);
+}
+
+int pv_agent_tpm_quote(struct ttrpc_client *c, const uint8_t *nonce, size_t nonce_len, uint32_t pcr_mask,
+		       int timeout_ms, ProtobufCMessage **resp, pv_error *err)
+{
+	Podvm__Agent__V1__TpmQuoteRequest req = PODVM__AGENT__V1__TPM_QUOTE_REQUEST__INIT;
+	req.nonce = (ProtobufCBinaryData){ nonce_len, (uint8_t *)nonce };
+	req.pcr_mask = pcr_mask;
+	return call(c, "TpmQuote", &req, &podvm__agent__v1__tpm_quote_response__descriptor, resp, timeout_ms, err);
+}
+
+int pv_agent_put_secret(struct ttrpc_client *c, const char *id, const char *name, const void *data, size_t len,
+			pv_error *err)
+{
+	Podvm__Agent__V1__SecretRequest req = PODVM__AGENT__V1__SECRET_REQUEST__INIT;
+	req.container_id = (char *)id;
+	req.name = (char *)name;
+	req.data = (ProtobufCBinaryData){ len, (uint8_t *)data };
+	return call(c, "PutSecret", &req, EMPTY_DESC, NULL, CALL_TIMEOUT_MS, err);
+}

@@ -70,3 +70,15 @@ int pv_agent_port_write(struct ttrpc_client *c, uint32_t id, const void *data, s
 int pv_agent_port_read(struct ttrpc_client *c, uint32_t id, char **data, size_t *len, bool *eof, pv_error *err);
 int pv_agent_port_shutdown(struct ttrpc_client *c, uint32_t id, pv_error *err);
 int pv_agent_port_close(struct ttrpc_client *c, uint32_t id, pv_error *err);
+
+/* Attestation (agent.proto; attest/verifier.h): the answers as received, to free with
+ * protobuf_c_message_free_unpacked. */
+int pv_agent_tpm_identity(struct ttrpc_client *c, int timeout_ms, ProtobufCMessage **resp, pv_error *err);
+int pv_agent_tpm_activate(struct ttrpc_client *c, const uint8_t *id_object, size_t id_len, const uint8_t *enc,
+			  size_t enc_len, int timeout_ms, ProtobufCMessage **resp, pv_error *err);
+/* nonce_len 0: the logs alone. */
+int pv_agent_tpm_quote(struct ttrpc_client *c, const uint8_t *nonce, size_t nonce_len, uint32_t pcr_mask,
+		       int timeout_ms, ProtobufCMessage **resp, pv_error *err);
+/* A secret for /run/secrets/<name> of container id, created and not yet started. */
+int pv_agent_put_secret(struct ttrpc_client *c, const char *id, const char *name, const void *data, size_t len,
+			pv_error *err);

@@ -78,9 +78,37 @@ static int set_swtpm(struct pv_config *c, const char *v)
 	return v[0] && strlen(v) < sizeof(c->swtpm) ? (snprintf(c->swtpm, sizeof(c->swtpm), "%s", v), 0) : -EINVAL;
 }
 
+static int set_secrets_dir(struct pv_config *c, const char *v)
+{
+	return v[0] == '/' && strlen(v) < sizeof(c->secrets_dir)
+		       ? (snprintf(c->secrets_dir, sizeof(c->secrets_dir), "%s", v), 0) : -EINVAL;
+}
+
 static int set_agent_timeout(struct pv_config *c, const char *v)
 {
 	return parse_range(v, 0, PV_AGENT_TIMEOUT_MAX, &c->agent_timeout);
+}
+
+static const char *const attestation_names[] = { "off", "verify", "enforce" };
+
+const char *pv_attestation_mode_name(enum pv_attestation_mode m)
+{
+	return attestation_names[m];
+}
+
+static int set_attestation(struct pv_config *c, const char *v)
+{
+	for (size_t i = 0; i < sizeof(attestation_names) / sizeof(*attestation_names); i++)
+		if (strcasecmp(v, attestation_names[i]) == 0) {
+			c->attestation = (enum pv_attestation_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int set_attestation_period(struct pv_config *c, const char *v)
+{
+	return parse_range(v, 0, PV_ATTESTATION_PERIOD_MAX, &c->attestation_period);
 }
 
 #define STR_(x) #x
@@ -104,6 +132,10 @@ static const struct setting {
 	{ "qemu", "PODVM_QEMU", set_qemu, "a path or a program name of at most 255 bytes" },
 	{ "tpm", "PODVM_TPM", set_tpm, "a boolean" },
 	{ "swtpm", "PODVM_SWTPM", set_swtpm, "a path or a program name of at most 255 bytes" },
+	{ "attestation", "PODVM_ATTESTATION", set_attestation, "off, verify or enforce" },
+	{ "attestation_period", "PODVM_ATTESTATION_PERIOD", set_attestation_period,
+	  "a number of seconds from 0 to " STR(PV_ATTESTATION_PERIOD_MAX) },
+	{ "secrets_dir", "PODVM_SECRETS_DIR", set_secrets_dir, "an absolute path of at most 255 bytes" },
 };
 
 static int set_key(struct pv_config *c, const char *key, const char *value, const char *where, pv_error *err)
@@ -168,7 +200,8 @@ bool pv_config_pool_on(const struct pv_config *c)
 int pv_config_load(struct pv_config *c, pv_error *err)
 {
 	*c = (struct pv_config){ .templates = true, .pool_auto = true, .ksm = true, .jail = true, .pool_max = PV_DEFAULT_POOL_MAX,
-				 .pool_idle = PV_DEFAULT_POOL_IDLE, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT };
+				 .pool_idle = PV_DEFAULT_POOL_IDLE, .agent_timeout = PV_DEFAULT_AGENT_TIMEOUT,
+				 .attestation_period = PV_DEFAULT_ATTESTATION_PERIOD };
 	const char *path = getenv("PODVM_CONFIG");
 	if (path == NULL || path[0] == '\0')
 		path = PV_DEFAULT_CONFIG;
@@ -183,5 +216,19 @@ int pv_config_load(struct pv_config *c, pv_error *err)
 	} else if (pv_config_parse(c, text, path, err) < 0) {
 		return -1;
 	}
-	return load_env(c, err);
+	if (load_env(c, err) < 0 || pv_config_check(c, path, err) < 0)
+		return -1;
+	if (c->attestation != PV_ATTEST_OFF)
+		c->tpm = true;  /* what attestation stands on */
+	return 0;
+}
+
+int pv_config_check(const struct pv_config *c, const char *origin, pv_error *err)
+{
+	/* A secret is released only to a VM whose attestation passed: without attestation it
+	 * would never be, and a pod that silently lacks its secrets is worse than no pod. */
+	if (c->secrets_dir[0] && c->attestation == PV_ATTEST_OFF)
+		return pv_error_set_plain(err, EINVAL, "%s: secrets_dir = %s: needs attestation = verify or enforce",
+					  origin, c->secrets_dir);
+	return 0;
 }

@@ -16,6 +16,11 @@
  * (accel.h), else TCG. */
 enum pv_accel_mode { PV_ACCEL_AUTO, PV_ACCEL_KVM, PV_ACCEL_TCG };
 
+enum pv_attestation_mode { PV_ATTEST_OFF, PV_ATTEST_VERIFY, PV_ATTEST_ENFORCE };
+#define PV_DEFAULT_ATTESTATION_PERIOD 60
+#define PV_ATTESTATION_PERIOD_MAX 86400
+const char *pv_attestation_mode_name(enum pv_attestation_mode m);
+
 struct pv_config {
 	enum pv_accel_mode accel;  /* `accel` / PODVM_ACCEL: auto | kvm | tcg (default auto) */
 	bool templates;  /* `templates` / PODVM_TEMPLATES: restore VMs from templates (default on) */
@@ -49,14 +54,31 @@ struct pv_config {
 	/* `swtpm` / PODVM_SWTPM: the TPM emulator, a path or a name looked up in PATH ("":
 	 * swtpm). */
 	char swtpm[256];
+	/* `attestation` / PODVM_ATTESTATION: off (default) | verify | enforce (attest/verifier.h;
+	 * needs tpm, which it turns on). verify: a pod is attested before its containers start
+	 * and every attestation_period seconds, a failure is reported (log line, containerd
+	 * event); enforce: a failure stops the pod, and a container's secrets are released
+	 * only after attestation passed. */
+	enum pv_attestation_mode attestation;
+	unsigned attestation_period;  /* `attestation_period` / PODVM_ATTESTATION_PERIOD:
+				       * seconds (default 60; 0: at start only) */
+	/* `secrets_dir` / PODVM_SECRETS_DIR: an absolute path ("": none). Each regular file
+	 * DIR/NAME (names starting with "." left out) reaches every container of a pod the shim
+	 * runs, the CRI sandbox (pause) container excepted, at /run/secrets/NAME, read when the
+	 * container starts and only after its VM's attestation passed; so it needs attestation
+	 * (pv_config_check). */
+	char secrets_dir[256];
 };
 /* The TPM emulator a config names. */
 #define PV_DEFAULT_SWTPM "swtpm"
 
 /* Whether sandboxes take VMs from pools (and refill them). */
 bool pv_config_pool_on(const struct pv_config *c);
-/* Defaults, then the file if it exists, then the environment. */
+/* Defaults, then the file if it exists, then the environment; then pv_config_check. */
 int pv_config_load(struct pv_config *c, pv_error *err);
+/* What no single setting can say wrong: a combination. `origin` (the file, or "config")
+ * names where in errors. */
+int pv_config_check(const struct pv_config *c, const char *origin, pv_error *err);
 /* Parses the text of a config file into c; `origin` names it in errors. */
 int pv_config_parse(struct pv_config *c, const char *text, const char *origin, pv_error *err);
 /* "auto", "kvm", "tcg" (any case) -> mode; -EINVAL otherwise. */

@@ -31,6 +31,13 @@ void pv_image_config_clear(struct pv_image_config *cfg);
  * Blobs named by digest are checked against it. */
 int pv_image_prepare(const char *ref, const char *dest, const char *scratch, char **rootfs,
 		     struct pv_image_config *cfg, pv_error *err);
+/* The same, also adding to digests (digest_set.h) the SHA-256 and path of every regular
+ * file the layers write, hashed as written (a file replaced or whited out by a later layer
+ * included: what the image holds). A plain rootfs directory adds nothing. */
+struct pv_digest_set;
+int pv_image_prepare_digests(const char *ref, const char *dest, const char *scratch,
+			     struct pv_digest_set *digests, char **rootfs, struct pv_image_config *cfg,
+			     pv_error *err);
 
 /* What identifies the image ref names as it is now, for a cache of unpacked images: its
  * real path, tag, and the device, inode, size and mtime of the tarball or of the layout's
@@ -51,3 +58,7 @@ int pv_image_config_parse(struct json_t *doc, struct pv_image_config *cfg, pv_er
  * of any layer lead within the rootfs, never out of it. Ownership, modes, times, hard and
  * symbolic links and device nodes are restored (unprivileged: no ownership, no devices). */
 int pv_layer_apply(const char *layer_path, int rootfs_dirfd, pv_error *err);
+/* The same, adding the digest of each regular file written to digests, as
+ * pv_image_prepare_digests. */
+int pv_layer_apply_digests(const char *layer_path, int rootfs_dirfd, struct pv_digest_set *digests,
+			   pv_error *err);

@@ -1,5 +1,6 @@
 #include "image_cache.h"
 #include "cleanup.h"
+#include "digest_set.h"
 #include "owner.h"
 #include "util.h"
 
@@ -46,28 +47,40 @@ static int write_config(const char *tmp, const struct pv_image_config *cfg, pv_e
 	return 0;
 }
 
+/* The image as unpacked: its rootfs, config, and the digests of its files, hashed as the
+ * layers were written. */
+static int unpack_into(const char *tmp, const char *ref, pv_error *err)
+{
+	_cleanup_free_ char *dest = NULL, *scratch = NULL, *rootfs = NULL, *digests_path = NULL;
+	_cleanup_digest_set_ struct pv_digest_set *digests = NULL;
+	struct pv_image_config cfg;
+	if (asprintf(&dest, "%s/rootfs", tmp) < 0 || asprintf(&scratch, "%s/scratch", tmp) < 0 ||
+	    asprintf(&digests_path, "%s/" PV_IMAGE_DIGESTS, tmp) < 0)
+		return pv_error_set(err, ENOMEM, "image cache");
+	if (pv_digest_set_new(&digests, err) < 0 ||
+	    pv_image_prepare_digests(ref, dest, scratch, digests, &rootfs, &cfg, err) < 0)
+		return -1;
+	int r = write_config(tmp, &cfg, err);
+	pv_image_config_clear(&cfg);
+	return r < 0 ? r : pv_digest_set_save(digests, digests_path, err);
+}
+
 /* Unpacks ref into a directory of our own next to entry, then renames it into place. */
 static int unpack_entry(const char *cache_dir, const char *hash, const char *ref, const char *key, pv_error *err)
 {
 	char rnd[9];
-	_cleanup_free_ char *tmp = NULL, *dest = NULL, *scratch = NULL, *key_path = NULL, *entry = NULL, *rootfs = NULL;
-	struct pv_image_config cfg;
+	_cleanup_free_ char *tmp = NULL, *key_path = NULL, *entry = NULL;
 	int r = pv_random_hex(rnd, 4);
 	if (r < 0)
 		return pv_error_set(err, -r, "random");
-	if (asprintf(&tmp, "%s/%s" TMP_MARK "%s", cache_dir, hash, rnd) < 0 || asprintf(&dest, "%s/rootfs", tmp) < 0 ||
-	    asprintf(&scratch, "%s/scratch", tmp) < 0 || asprintf(&key_path, "%s/key", tmp) < 0 ||
+	if (asprintf(&tmp, "%s/%s" TMP_MARK "%s", cache_dir, hash, rnd) < 0 || asprintf(&key_path, "%s/key", tmp) < 0 ||
 	    asprintf(&entry, "%s/%s", cache_dir, hash) < 0)
 		return pv_error_set(err, ENOMEM, "image cache");
 	if (pv_mkdir_p(tmp, 0700, err) < 0 || pv_owner_write(tmp, err) < 0) {
 		(void)pv_rm_rf(tmp, NULL);
 		return -1;
 	}
-	r = pv_image_prepare(ref, dest, scratch, &rootfs, &cfg, err);
-	if (r == 0) {
-		r = write_config(tmp, &cfg, err);
-		pv_image_config_clear(&cfg);
-	}
+	r = unpack_into(tmp, ref, err);
 	if (r == 0)
 		r = pv_write_file(key_path, key, strlen(key), 0644, err);
 	_cleanup_free_ char *owner = NULL;

@@ -97,7 +97,7 @@ static int fill_one(struct fill *f, pv_error *err)
 	if (tap_fd >= 0)
 		close(tap_fd);  /* QEMU holds it now */
 	if (r == 0)
-		r = sandbox_warm_up(sb, f->nic, err);
+		r = sandbox_warm_up(sb, f->nic, f->host.config.attestation != PV_ATTEST_OFF, err);
 	if (r == 0)
 		r = park(sb, err);
 	if (r == 0 && rename(sb->state_dir, ready) < 0)

@@ -1,11 +1,13 @@
 #include "run.h"
 #include "agent_client.h"
+#include "attest/digest_set.h"
 #include "cleanup.h"
 #include "image.h"
 #include "image_cache.h"
 #include "io.h"
 #include "owner.h"
 #include "run_shares.h"
+#include "secrets.h"
 #include "net/container_net.h"
 #include "sandbox.h"
 #include "sizing.h"
@@ -43,7 +45,58 @@ struct pv_run {
 	bool io_started;
 	atomic_bool started;
 	atomic_bool aborted;
+	struct pv_config config;        /* attestation mode and period */
+	char *image;
+	struct pv_secrets secrets;
+	struct pv_attest_monitor *monitor;
+	char *attest_failure;           /* why enforce stopped the VM; set once, by the monitor */
 };
+
+/* Read at create: a missing file fails before anything runs. */
+static int load_secrets(struct pv_run *r, const struct pv_run_options *o, pv_error *err)
+{
+	if (o->n_secrets == 0)
+		return 0;
+	if (r->config.attestation == PV_ATTEST_OFF)
+		return pv_error_set_plain(err, EINVAL, "secrets are released only to an attested VM: attestation is off");
+	for (size_t i = 0; i < o->n_secrets; i++)
+		if (pv_secrets_add_file(&r->secrets, o->secrets[i].name, o->secrets[i].path, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Before the container starts: attested, then its secrets. Under verify a failure is only
+ * reported, and secrets (never released without a pass) fail the run. */
+static int attest_before_start(struct pv_run *r, pv_error *err)
+{
+	struct pv_attest_result res;
+	if (pv_sandbox_attest(r->sb, &res, err) < 0)
+		return -1;
+	if (!res.pass && (r->config.attestation == PV_ATTEST_ENFORCE || r->secrets.n > 0))
+		return pv_error_set_plain(err, EACCES, "attestation of VM %s failed: %s", r->id, res.finding);
+	if (!res.pass)
+		pv_warning("attestation of VM %s failed: %s", r->id, res.finding);
+	if (pv_secrets_put(&r->secrets, pv_sandbox_agent(r->sb), r->id, err) < 0)
+		return -1;
+	pv_secrets_clear(&r->secrets);
+	return 0;
+}
+
+static bool attestation_failed(const char *finding, void *data)
+{
+	struct pv_run *r = data;
+	if (r->config.attestation != PV_ATTEST_ENFORCE) {
+		pv_warning("attestation of VM %s failed: %s", r->id, finding);
+		return false;
+	}
+	/* Under enforce the run's error says it, once (pv_run_wait). */
+	char *why = strdup(finding);
+	if (why && !__atomic_compare_exchange_n(&r->attest_failure, &(char *){ NULL }, why, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+		free(why);
+	pv_sandbox_kill(r->sb);
+	return true;
+}
 
 static char **build_args(const struct pv_run_options *o, const struct pv_image_config *img)
 {
@@ -127,7 +180,7 @@ static int build_spec(struct pv_run *r, const struct pv_run_options *o, pv_error
 		.args = args, .env = env, .cwd = cwd, .user = &user, .terminal = o->tty,
 		.rows = o->rows, .cols = o->cols, .hostname = o->hostname,
 		.root_path = run_shares_guest_root(sh), .cpus = o->cpus, .memory = o->memory,
-		.mounts = mounts, .n_mounts = sh->n_vols,
+		.mounts = mounts, .n_mounts = sh->n_vols, .secrets = o->n_secrets > 0,
 	};
 	if (rc == 0 && (r->spec_json = pv_spec_build(&in, err)) == NULL)
 		rc = -1;
@@ -190,6 +243,12 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 	if (rc == 0)
 		rc = run_shares_init(&r->shares, r->data_dir, o->volumes, o->n_volumes, err);
 	if (rc == 0)
+		rc = (r->image = strdup(o->image)) ? 0 : pv_error_set(err, ENOMEM, "image");
+	if (rc == 0)
+		rc = pv_config_load(&r->config, err);
+	if (rc == 0)
+		rc = load_secrets(r, o, err);
+	if (rc == 0)
 		rc = prepare_rootfs(r, o->image, err);
 	if (rc == 0)
 		rc = build_spec(r, o, err);
@@ -203,10 +262,42 @@ int pv_run_create(const struct pv_paths *paths, const struct pv_run_options *o,
 	return 0;
 }
 
+/* The digest set of the container's image files, for the verifier: a kept image's, or one
+ * made now of a run's own unpacked copy. */
+static int image_reference(struct pv_run *r, char **path, pv_error *err)
+{
+	_cleanup_free_ char *cache = NULL;
+	if (r->rootfs_kept) {
+		if (asprintf(&cache, "%s/images", r->paths->data_root) < 0)
+			return pv_error_set(err, ENOMEM, "image reference");
+		return pv_image_reference_path(cache, r->image, path, err);
+	}
+	struct pv_digest_set *set = NULL;
+	if (asprintf(path, "%s/digests", r->data_dir) < 0)
+		return pv_error_set(err, ENOMEM, "image reference");
+	int rc = pv_digest_set_new(&set, err);
+	if (rc == 0)
+		rc = pv_digest_set_add_tree(set, r->rootfs, err);
+	if (rc == 0)
+		rc = pv_digest_set_save(set, *path, err);
+	pv_digest_set_free(set);
+	return rc;
+}
+
+static int record_for_attestation(struct pv_run *r, pv_error *err)
+{
+	_cleanup_free_ char *set = NULL;
+	if (image_reference(r, &set, err) < 0)
+		return pv_error_prefix(err, "image %s: reference values", r->image);
+	return pv_attest_record_container(pv_sandbox_vm_dir(r->sb), r->id, r->spec_json, set, err);
+}
+
 static int create_container(struct pv_run *r, pv_error *err)
 {
 	struct pv_agent_share *sh;
 	size_t n;
+	if (r->config.attestation != PV_ATTEST_OFF && record_for_attestation(r, err) < 0)
+		return -1;
 	if (run_shares_for_agent(&r->shares, &sh, &n, err) < 0)
 		return -1;
 	int rc = pv_agent_create(pv_sandbox_agent(r->sb), r->id, r->spec_json, sh, n, r->interactive, NULL, err);
@@ -246,6 +337,8 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 	r->io = (struct pv_io){ .agent = pv_sandbox_agent(r->sb), .container_id = r->id, .exec_id = "",
 				.in_fd = r->interactive ? in_fd : -1, .out_fd = out_fd,
 				.err_fd = r->tty ? -1 : err_fd, .kill_on_closed_output = true };
+	if (r->config.attestation != PV_ATTEST_OFF && attest_before_start(r, err) < 0)
+		return -1;
 	if (pv_io_start(&r->io, err) < 0)
 		return -1;
 	r->io_started = true;
@@ -254,12 +347,20 @@ int pv_run_start(struct pv_run *r, int in_fd, int out_fd, int err_fd, pv_error *
 		return agent_failed(r, err);
 	atomic_store(&r->started, true);
 	pv_sandbox_refill_pool(r->sb);  /* the start is over: a refill no longer slows it */
+	if (r->config.attestation != PV_ATTEST_OFF &&
+	    pv_attest_monitor_start(r->sb, r->config.attestation_period, attestation_failed, r, &r->monitor, err) < 0)
+		return -1;
 	return 0;
 }
 
 int pv_run_wait(struct pv_run *r, int *status, pv_error *err)
 {
 	if (pv_agent_wait(pv_sandbox_agent(r->sb), r->id, "", status, NULL, err) < 0) {
+		char *why = __atomic_load_n(&r->attest_failure, __ATOMIC_ACQUIRE);
+		if (why) {
+			pv_error_release(err);
+			return pv_error_set_plain(err, EACCES, "VM %s stopped: attestation failed: %s", r->id, why);
+		}
 		if (pv_sandbox_explain_failure(r->sb, err) < 0)
 			return -1;
 		return pv_error_prefix(err, "container %s", r->id);
@@ -296,6 +397,10 @@ void pv_run_destroy(struct pv_run *r)
 {
 	if (r == NULL)
 		return;
+	pv_attest_monitor_stop(r->monitor);
+	pv_secrets_clear(&r->secrets);
+	free(r->attest_failure);
+	free(r->image);
 	if (r->sb)
 		pv_sandbox_stop(r->sb);  /* ends the agent connection, so the I/O threads finish */
 	if (r->io_started)

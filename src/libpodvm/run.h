@@ -12,6 +12,12 @@ struct pv_volume {
 	bool readonly;
 };
 
+/* `--secret NAME=FILE`: FILE's content at /run/secrets/NAME in the container. */
+struct pv_run_secret {
+	const char *name;
+	const char *path;
+};
+
 struct pv_run_options {
 	const char *image;
 	char *const *command;     /* replaces the image's Cmd; NULL keeps it */
@@ -31,6 +37,10 @@ struct pv_run_options {
 	const char *cni_conf_dir; /* NULL: $CNI_CONF_DIR, $NETCONFPATH, /etc/cni/net.d */
 	const struct pv_port_mapping *ports;  /* published through the network's portmap */
 	size_t n_ports;
+	/* Delivered only after the VM's attestation passed (the config's attestation mode, at
+	 * least verify: podvm's CLI sets enforce for --attest and --secret). */
+	const struct pv_run_secret *secrets;
+	size_t n_secrets;
 };
 
 struct pv_run;

@@ -67,6 +67,7 @@ struct sandbox_vm_variant {
 	bool mem_shared;
 	bool incoming;         /* restored from a migration stream */
 	unsigned cid;          /* agent over vsock with this CID; 0: virtio-serial */
+	const char *template_dir;  /* restored from this template: its TPM measurements replayed */
 };
 
 /* ---- where a VM comes from ---- */
@@ -89,6 +90,8 @@ void sandbox_host_clear(struct sandbox_host *h);
 /* The agent timeout of a boot: cfg's, or the default; at most cap_ms when cap_ms > 0. */
 int sandbox_boot_timeout(const struct pv_sandbox_config *cfg, int cap_ms);
 /* Spawns the VMM. */
+/* *dir (malloc'd): the node CA's directory, <data root>/ca. */
+int sandbox_ca_dir(const struct pv_paths *paths, char **dir, pv_error *err);
 int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, const struct sandbox_vm_variant *v,
 		     pv_error *err);
 /* Connects the agent and waits until it answers; fails at once when the guest stops or the
@@ -135,7 +138,7 @@ void sandbox_finish_pool_refill(struct pv_sandbox *sb);
 /* Runs a throwaway container in a pool VM (restored, not yet identified) so that the
  * pod's first one runs warm, and, for a VM with a NIC (nic), rehearses a pod network's
  * configuration on it; its first share must be empty. */
-int sandbox_warm_up(struct pv_sandbox *sb, bool nic, pv_error *err);
+int sandbox_warm_up(struct pv_sandbox *sb, bool nic, bool attest, pv_error *err);
 
 /* ---- a guest that stops answering (sandbox_watchdog.c) ---- */
 

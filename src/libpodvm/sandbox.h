@@ -2,6 +2,7 @@
 #pragma once
 #include <stdbool.h>
 #include "error.h"
+#include "attest/verifier.h"
 #include "paths.h"
 #include "accel.h"
 #include "config.h"
@@ -65,6 +66,24 @@ struct ttrpc_client *pv_sandbox_agent(struct pv_sandbox *sb);
  * returns its code; else returns 0 and leaves *err alone. */
 int pv_sandbox_explain_failure(struct pv_sandbox *sb, pv_error *err);
 const char *pv_sandbox_state_dir(struct pv_sandbox *sb);
+/* Its VM's own files (TPM, attestation records): the state dir, or, for a VM taken from
+ * the pool, the <state dir>/vm it was moved to. */
+const char *pv_sandbox_vm_dir(struct pv_sandbox *sb);
+
+/* Attests the sandbox's VM (attest/verifier.h): 0 with res (pass, or a finding), or -1 when
+ * it could not be carried out. */
+int pv_sandbox_attest(struct pv_sandbox *sb, struct pv_attest_result *res, pv_error *err);
+/* Called from the monitor's thread with a failed attestation's finding (each distinct one
+ * once); returns true to end the monitor (the sandbox is being stopped). */
+typedef bool (*pv_attest_failed_fn)(const char *finding, void *data);
+struct pv_attest_monitor;
+/* Re-attests sb every period_s seconds (0: never) until stopped, and serves `podvm attest`
+ * on <state dir>/attest.sock (service PV_ATTEST_SERVICE, agent.proto) meanwhile. */
+#define PV_ATTEST_SOCKET "attest.sock"
+#define PV_ATTEST_SERVICE "podvm.agent.v1.Attestation"
+int pv_attest_monitor_start(struct pv_sandbox *sb, unsigned period_s, pv_attest_failed_fn on_fail, void *data,
+			    struct pv_attest_monitor **out, pv_error *err);
+void pv_attest_monitor_stop(struct pv_attest_monitor *m);
 /* Kills the VMM at once (for a signal handling thread); the owner still calls destroy. */
 void pv_sandbox_kill(struct pv_sandbox *sb);
 /* Stops the VM (the agent connection ends with it) and removes its cgroup. */

@@ -2,6 +2,7 @@
  * host offers, spawning the VMM, connecting the agent (failing fast when the guest stops),
  * the guest's identity, the note of how it started. */
 #include "sandbox-internal.h"
+#include "attest/crypto.h"
 #include "agent_client.h"
 #include "cleanup.h"
 #include "util.h"
@@ -58,6 +59,36 @@ int sandbox_boot_timeout(const struct pv_sandbox_config *cfg, int cap_ms)
 	return cap_ms > 0 && t > cap_ms ? cap_ms : t;
 }
 
+int sandbox_ca_dir(const struct pv_paths *paths, char **dir, pv_error *err)
+{
+	if (asprintf(dir, "%s/ca", paths->data_root) < 0)
+		return pv_error_set(err, ENOMEM, "node CA");
+	return 0;
+}
+
+/* The node CA, made at install (podvm ca init), else here on first use. */
+static int ensure_ca(const char *dir, pv_error *err)
+{
+	return pv_attest_ca_create(dir, err) < 0 ? pv_error_prefix(err, "node CA %s", dir) : 0;
+}
+
+/* How a VM's TPM is made: a cold boot's measures what QEMU loads; a restored one's replays
+ * its template's. */
+static int tpm_birth(struct pv_sandbox *sb, const struct sandbox_vm_variant *v, struct pv_tpm_birth *b, char **ca,
+		     char **events, char **ima, pv_error *err)
+{
+	if (sandbox_ca_dir(sb->paths, ca, err) < 0 || ensure_ca(*ca, err) < 0)
+		return -1;
+	*b = (struct pv_tpm_birth){ .ca_dir = *ca, .name = sb->id };
+	if (v->template_dir == NULL)
+		return 0;
+	if (asprintf(events, "%s/boot_events", v->template_dir) < 0 || asprintf(ima, "%s/ima_log", v->template_dir) < 0)
+		return pv_error_set(err, ENOMEM, "template");
+	b->boot_events = *events;
+	b->ima_log = *ima;
+	return 0;
+}
+
 int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, const struct sandbox_vm_variant *v,
 		     pv_error *err)
 {
@@ -78,6 +109,13 @@ int sandbox_start_vm(struct pv_sandbox *sb, const struct boot_request *req, cons
 		.mem_path = v->mem_path, .mem_shared = v->mem_shared, .incoming = v->incoming,
 		.jail = h->config.jail, .swtpm = h->config.tpm ? h->swtpm_path : NULL,
 	};
+	struct pv_tpm_birth birth;
+	_cleanup_free_ char *ca = NULL, *events = NULL, *ima = NULL;
+	if (vc.swtpm) {
+		if (tpm_birth(sb, v, &birth, &ca, &events, &ima, err) < 0)
+			return -1;
+		vc.tpm_birth = &birth;
+	}
 	/* The host's later mounts in the VM's shares (containers' rootfs, volumes) must reach
 	 * the jail's copies of them. */
 	if (vc.jail && geteuid() == 0 && sb->n_shares > 0 && pv_mount_make_shared(sb->paths->data_root, err) < 0)

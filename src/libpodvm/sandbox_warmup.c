@@ -6,6 +6,8 @@
  * step's share of a pod start, ~25 ms cold) and undoes it. The program is the guest's own agent (`podvm-agent --version`),
  * taken from the initramfs: nothing from the host's filesystem reaches the guest. */
 #include "sandbox-internal.h"
+#include "sandbox.h"
+#include "attest/verifier.h"
 #include "agent_client.h"
 #include "cleanup.h"
 #include "spec_build.h"
@@ -97,6 +99,7 @@ static int run_warmup(struct pv_sandbox *sb, bool nic, const char *spec, pv_erro
 	int status;
 	if (sandbox_send_identity(sb, "podvm-pool", nic ? PV_TEMPLATE_MAC : NULL, nic ? REHEARSAL_MAC : NULL,
 				  nic ? &rehearsal_net : NULL, nic, err) < 0 ||
+	    pv_attest_record_container(pv_sandbox_vm_dir(sb), WARM_ID, spec, NULL, err) < 0 ||
 	    pv_agent_create(sb->agent, WARM_ID, spec, &share, 1, false, NULL, err) < 0)
 		return -1;
 	pid_t pid;
@@ -110,7 +113,18 @@ static int run_warmup(struct pv_sandbox *sb, bool nic, const char *spec, pv_erro
 	return r;
 }
 
-int sandbox_warm_up(struct pv_sandbox *sb, bool nic, pv_error *err)
+/* Under attestation (and not for a debug VM, which never passes) a pool VM is attested once
+ * while it warms up: its AK's credential activation is done (and pinned) before a pod waits
+ * for it, and the guest's TPM paths are translated. A pool VM that fails is not kept. */
+static int attest_once(struct pv_sandbox *sb, pv_error *err)
+{
+	struct pv_attest_result res;
+	if (pv_sandbox_attest(sb, &res, err) < 0)
+		return -1;
+	return res.pass ? 0 : pv_error_set_plain(err, EACCES, "attestation failed: %s", res.finding);
+}
+
+int sandbox_warm_up(struct pv_sandbox *sb, bool nic, bool attest, pv_error *err)
 {
 	if (sb->n_shares == 0)
 		return 0;
@@ -128,6 +142,8 @@ int sandbox_warm_up(struct pv_sandbox *sb, bool nic, pv_error *err)
 		r = -1;
 	if (r == 0)
 		r = run_warmup(sb, nic, spec, err);
+	if (r == 0 && attest && !sb->debug)
+		r = attest_once(sb, err);
 	(void)pv_rm_rf(dir, NULL);
 	pv_guest_image_clear(&img);
 	return r < 0 ? pv_error_prefix(err, "warm up") : 0;

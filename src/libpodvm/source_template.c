@@ -4,6 +4,8 @@
 #include "sandbox-internal.h"
 #include "cleanup.h"
 #include "template.h"
+#include "agent_client.h"
+#include "agent.pb-c.h"
 #include "util.h"
 #include "vmm/snapshot.h"
 
@@ -48,10 +50,31 @@ static int new_template_sandbox(struct pv_sandbox *sb, const char *tmp_dir, stru
 	return 0;
 }
 
+/* A template VM's TPM measurements, for each VM restored from it to replay into its own
+ * fresh TPM (vmm/tpm_manufacture.h): the boot events its TPM was made with, and IMA's list
+ * as the snapshot will hold it. */
+static int keep_measurements(struct pv_sandbox *tsb, const char *tmp_dir, pv_error *err)
+{
+	_cleanup_free_ char *from = NULL, *events = NULL, *to = NULL, *ima_path = NULL;
+	size_t len;
+	if (asprintf(&from, "%s/attest/boot_events", pv_sandbox_vm_dir(tsb)) < 0 ||
+	    asprintf(&to, "%s/boot_events", tmp_dir) < 0 || asprintf(&ima_path, "%s/ima_log", tmp_dir) < 0)
+		return pv_error_set(err, ENOMEM, "template");
+	if (pv_read_file(from, 1u << 20, &events, &len, err) < 0 || pv_write_file(to, events, len, 0600, err) < 0)
+		return -1;
+	ProtobufCMessage *m = NULL;
+	if (pv_agent_tpm_quote(tsb->agent, NULL, 0, 0, 10000, &m, err) < 0)
+		return pv_error_prefix(err, "template's IMA log");
+	const Podvm__Agent__V1__TpmQuoteResponse *r = (const void *)m;
+	int ret = pv_write_file(ima_path, r->ima_log.data, r->ima_log.len, 0600, err);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return ret;
+}
+
 /* A cold boot with its RAM written through to mem, NIC unbacked; then the agent connection
  * dropped (the guest waits for its next host end: a restored VM's) and the VM saved. */
-static int boot_and_save(struct pv_sandbox *tsb, const struct boot_request *req, const char *mem, const char *state,
-			 pv_error *err)
+static int boot_and_save(struct pv_sandbox *tsb, const struct boot_request *req, const char *tmp, const char *mem,
+			 const char *state, pv_error *err)
 {
 	struct pv_sandbox_config tcfg = *req->cfg;
 	tcfg.net = NULL;
@@ -61,6 +84,8 @@ static int boot_and_save(struct pv_sandbox *tsb, const struct boot_request *req,
 	if (sandbox_boot_vm(tsb, &treq, &v, sandbox_boot_timeout(&tcfg, 0), err) < 0)
 		return -1;
 	sandbox_note_boot(tsb, sandbox_source_cold.how, pv_now_ms() - t0);
+	if (req->host->config.tpm && keep_measurements(tsb, tmp, err) < 0)
+		return -1;
 	ttrpc_client_free(tsb->agent);
 	tsb->agent = NULL;
 	return pv_vm_save(&tsb->vm, state, err);
@@ -81,7 +106,7 @@ static int make_template(struct pv_sandbox *sb, const struct boot_request *req, 
 	struct pv_sandbox *tsb = NULL;
 	int r = new_template_sandbox(sb, tmp, &tsb, err);
 	if (r == 0)
-		r = boot_and_save(tsb, req, mem, state, err);
+		r = boot_and_save(tsb, req, tmp, mem, state, err);
 	pv_sandbox_destroy(tsb);
 	if (r == 0)
 		r = pv_template_install(t, tmp, key, err);
@@ -111,7 +136,8 @@ static int restore(struct pv_sandbox *sb, const struct boot_request *req, const 
 		   pv_error *err)
 {
 	/* Templates are restored over virtio-serial, whose host end is a plain socket path. */
-	struct sandbox_vm_variant v = { .mem_path = t->mem_path, .mem_shared = false, .incoming = true };
+	struct sandbox_vm_variant v = { .mem_path = t->mem_path, .mem_shared = false, .incoming = true,
+					.template_dir = req->host->config.tpm ? t->dir : NULL };
 	int timeout = sandbox_boot_timeout(req->cfg, RESTORE_TIMEOUT_MS);
 	if (sandbox_start_vm(sb, req, &v, err) < 0 || pv_vm_restore(&sb->vm, t->state_path, timeout, err) < 0 ||
 	    sandbox_connect_agent(sb, 0, timeout, err) < 0)

@@ -1,4 +1,5 @@
 #include "spec_build.h"
+#include "secrets.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -111,6 +112,8 @@ static json_t *mounts(const struct pv_spec_input *in)
 		const char *opts[] = { "rbind", "rprivate", v->readonly ? "ro" : "rw" };
 		json_array_append_new(m, mount_object(v->destination, "bind", v->source, opts, N(opts)));
 	}
+	if (m && in->secrets)
+		json_array_append_new(m, pv_spec_secrets_mount());
 	return m;
 }
 

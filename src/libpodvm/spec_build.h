@@ -25,6 +25,7 @@ struct pv_spec_input {
 	unsigned long long memory;/* bytes, 0: no limit */
 	const struct pv_spec_mount *mounts;
 	size_t n_mounts;
+	bool secrets;             /* a tmpfs at /run/secrets for the agent to fill */
 };
 
 /* Returns malloc'd JSON text. */

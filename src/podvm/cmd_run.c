@@ -28,6 +28,7 @@ struct run_cli {
 	struct pv_volume *volumes;
 	char **volume_specs;
 	struct pv_port_mapping *ports;
+	struct pv_run_secret *secrets;
 };
 
 static void usage(FILE *f)
@@ -50,7 +51,12 @@ static void usage(FILE *f)
 		"      --cni-conf-dir DIR   where CNI network configs are (default $CNI_CONF_DIR,\n"
 		"                           $NETCONFPATH or /etc/cni/net.d)\n"
 		"  -p, --publish [IP:]HOSTPORT:CTRPORT[/tcp|udp]  publish a port (needs --network)\n"
-		"      --boot-timeout SECS  give up if the guest does not answer (default %d)\n",
+		"      --boot-timeout SECS  give up if the guest does not answer (default %d)\n"
+		"      --attest             attest the VM (vTPM quote, measured boot, IMA) before the\n"
+		"                           container starts and every attestation_period seconds;\n"
+		"                           a failure stops it (attestation = enforce)\n"
+		"      --secret NAME=FILE   FILE's content at /run/secrets/NAME, only once the VM's\n"
+		"                           attestation passed (implies --attest)\n",
 		PV_GUEST_OVERHEAD_MIB, 60);
 }
 
@@ -110,7 +116,29 @@ static int add_port(struct run_cli *cli, const char *spec, pv_error *err)
 	return 0;
 }
 
-enum { OPT_HOSTNAME = 256, OPT_CPUS, OPT_BOOT_TIMEOUT, OPT_NETWORK, OPT_CNI_CONF_DIR };
+enum { OPT_HOSTNAME = 256, OPT_CPUS, OPT_BOOT_TIMEOUT, OPT_NETWORK, OPT_CNI_CONF_DIR, OPT_ATTEST, OPT_SECRET };
+
+/* What --attest asks of libpodvm's config: enforce, unless the environment chose a mode. */
+static void want_attestation(void)
+{
+	setenv("PODVM_ATTESTATION", "enforce", 0);
+}
+
+static int add_secret(struct run_cli *cli, char *spec, pv_error *err)
+{
+	char *eq = strchr(spec, '=');
+	if (eq == NULL || eq == spec || eq[1] == '\0')
+		return pv_error_set_plain(err, EINVAL, "secret \"%s\": want NAME=FILE", spec);
+	struct pv_run_secret *grown = realloc(cli->secrets, (cli->o.n_secrets + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return pv_error_set(err, ENOMEM, "secret");
+	*eq = '\0';
+	cli->secrets = grown;
+	cli->secrets[cli->o.n_secrets++] = (struct pv_run_secret){ spec, eq + 1 };
+	cli->o.secrets = cli->secrets;
+	want_attestation();
+	return 0;
+}
 
 static int parse_option(struct run_cli *cli, int opt, pv_error *err)
 {
@@ -128,6 +156,8 @@ static int parse_option(struct run_cli *cli, int opt, pv_error *err)
 	case 'p': return add_port(cli, optarg, err);
 	case OPT_NETWORK: cli->o.network = optarg; return 0;
 	case OPT_CNI_CONF_DIR: cli->o.cni_conf_dir = optarg; return 0;
+	case OPT_ATTEST: want_attestation(); return 0;
+	case OPT_SECRET: return add_secret(cli, optarg, err);
 	case OPT_BOOT_TIMEOUT:
 		if (pv_parse_u64(optarg, &secs) < 0 || secs == 0 || secs > 3600)
 			return pv_error_set_plain(err, EINVAL, "boot-timeout \"%s\": want seconds (1-3600)", optarg);
@@ -149,6 +179,7 @@ static int parse_args(struct run_cli *cli, int argc, char **argv, pv_error *err)
 		{ "network", required_argument, NULL, OPT_NETWORK },
 		{ "cni-conf-dir", required_argument, NULL, OPT_CNI_CONF_DIR },
 		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+		{ "attest", no_argument, NULL, OPT_ATTEST }, { "secret", required_argument, NULL, OPT_SECRET },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -360,5 +391,6 @@ int cmd_run(int argc, char **argv)
 	pv_strv_free(cli.volume_specs);
 	free(cli.volumes);
 	free(cli.ports);
+	free(cli.secrets);
 	return code;
 }

@@ -13,6 +13,9 @@ static const struct {
 } verbs[] = {
 	{ "run", cmd_run, "run a command in a new container, in its own microVM" },
 	{ "template", cmd_template, "list (ls) or remove (rm) the VM templates new VMs are restored from" },
+	{ "reference", cmd_reference, "show (or --write) the reference values of the guest image, for attestation" },
+	{ "attest", cmd_attest, "attest a running sandbox's VM now (vTPM quote, measured boot, IMA)" },
+	{ "ca", cmd_ca, "init: make the node's CA, which certifies each VM's vTPM" },
 	{ "check", cmd_check, "show what this host offers podvm (KVM, vsock, TDX, SEV-SNP, guest image)" },
 };
 
@@ -20,7 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: podvm COMMAND [OPTIONS]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
-		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nRun 'podvm COMMAND --help' for a command's options.\n");
 }
 

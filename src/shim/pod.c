@@ -25,7 +25,9 @@ struct pod {
 	struct portfwd *fwd;  /* kubectl port-forward, for a pod with a network */
 	pthread_t oom_thread;
 	bool oom_watched;
-	void (*on_oom)(const char *container_id);
+	struct pod_hooks hooks;
+	struct pv_config config;
+	struct pv_attest_monitor *monitor;  /* with attestation on, from boot to destroy */
 	pthread_mutex_t lock;
 };
 
@@ -49,6 +51,8 @@ int pod_new(const char *id, struct pod **out, pv_error *err)
 		return pv_error_set(err, ENOMEM, "pod %s", id);
 	pthread_mutex_init(&p->lock, NULL);
 	int r = pv_paths_init(&p->paths, err);
+	if (r == 0)
+		r = pv_config_load(&p->config, err);
 	if (r == 0 && ((p->id = strdup(id)) == NULL ||
 		       asprintf(&p->data_dir, "%s/%s", p->paths.data_root, id) < 0 ||
 		       asprintf(&p->shared_dir, "%s/%s/shared", p->paths.data_root, id) < 0))
@@ -112,21 +116,48 @@ static void *oom_main(void *arg)
 	struct pod *p = arg;
 	char *id = NULL;
 	while (pv_agent_wait_oom(pod_agent(p), &id, NULL) == 0) {
-		p->on_oom(id);
+		p->hooks.oom(id);
 		free(id);
 	}
 	return NULL;  /* the VM is gone */
 }
 
+/* From the monitor's thread. Under enforce the VM is killed before anyone is told: what
+ * failed runs no longer than it must. */
+static bool attestation_failed(const char *finding, void *data)
+{
+	struct pod *p = data;
+	bool enforce = p->config.attestation == PV_ATTEST_ENFORCE;
+	if (enforce)
+		pv_sandbox_kill(p->sb);
+	pv_warning("attestation of pod VM %s failed: %s%s", p->id, finding, enforce ? "; stopped it" : "");
+	p->hooks.attestation_failed(p->id, pv_attestation_mode_name(p->config.attestation), finding, enforce);
+	return enforce;
+}
+
+/* A pod that should be attested and cannot be watched does not run: its VM is killed. */
+static int start_monitor(struct pod *p, pv_error *err)
+{
+	if (p->config.attestation == PV_ATTEST_OFF)
+		return 0;
+	if (pv_attest_monitor_start(p->sb, p->config.attestation_period, attestation_failed, p, &p->monitor, err) < 0) {
+		pv_sandbox_kill(p->sb);
+		return pv_error_prefix(err, "pod %s", p->id);
+	}
+	return 0;
+}
+
 int pod_boot(struct pod *p, const char *netns_path, const char *cgroup_path, const struct pod_resources *res,
-	     void (*on_oom)(const char *container_id), pv_error *err)
+	     const struct pod_hooks *hooks, pv_error *err)
 {
 	pthread_mutex_lock(&p->lock);
 	int r = 0;
 	if (!p->booted) {
+		p->hooks = *hooks;
 		r = boot_locked(p, netns_path, cgroup_path, res, err);
 		p->booted = r == 0;
-		p->on_oom = on_oom;
+		if (r == 0)
+			r = start_monitor(p, err);
 		p->oom_watched = r == 0 && pthread_create(&p->oom_thread, NULL, oom_main, p) == 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -152,6 +183,26 @@ struct ttrpc_client *pod_agent(struct pod *p)
 	return pv_sandbox_agent(p->sb);
 }
 
+struct pv_sandbox *pod_sandbox(struct pod *p)
+{
+	return p->sb;
+}
+
+const struct pv_config *pod_config(struct pod *p)
+{
+	return &p->config;
+}
+
+const struct pv_paths *pod_paths(struct pod *p)
+{
+	return &p->paths;
+}
+
+const char *pod_id_of(struct pod *p)
+{
+	return p->id;
+}
+
 const char *pod_shared_dir(struct pod *p)
 {
 	return p->shared_dir;
@@ -167,6 +218,7 @@ void pod_destroy(struct pod *p)
 	if (p == NULL)
 		return;
 	portfwd_stop(p->fwd);
+	pv_attest_monitor_stop(p->monitor);  /* it attests through the agent: before the VM goes */
 	pv_sandbox_stop(p->sb);  /* ends every agent call still waiting */
 	if (p->oom_watched)
 		pthread_join(p->oom_thread, NULL);

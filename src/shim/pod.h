@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 #include "error.h"
+#include "config.h"
 #include "paths.h"
 #include "ttrpc.h"
 
@@ -21,19 +22,33 @@ struct pod_resources {
 	double cpus;
 };
 
-/* Boots the VM once; later calls return at once. on_oom is called, from a thread the pod
- * owns, for each OOM kill the guest reports. netns_path (may be NULL): the pod's
+/* What the pod reports, from threads it owns. */
+struct pod_hooks {
+	void (*oom)(const char *container_id);  /* each OOM kill the guest reports */
+	/* A periodic attestation of the VM failed (each distinct finding once); stopping: the
+	 * config says enforce, and the VM is being stopped (every task exits with it). */
+	void (*attestation_failed)(const char *pod_id, const char *mode, const char *finding, bool stopping);
+};
+
+/* Boots the VM once; later calls return at once. netns_path (may be NULL): the pod's
  * network namespace (CNI's), wired to the VM and configured in the guest. cgroup_path (may
  * be NULL): the sandbox's linux.cgroupsPath, the host cgroup the VMM joins. The VM gets
  * the pod's memory plus PV_GUEST_OVERHEAD_MIB and ceil(cpus) vCPUs; without limits,
- * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. */
+ * POD_DEFAULT_MEM_MIB and 1 vCPU. PODVM_POD_MEMORY / PODVM_POD_CPUS override both. With
+ * attestation on (the pod's config), the VM is re-attested every attestation_period
+ * seconds from then on, and `podvm attest POD` served, until pod_destroy. */
 int pod_boot(struct pod *p, const char *netns_path, const char *cgroup_path, const struct pod_resources *res,
-	     void (*on_oom)(const char *container_id), pv_error *err);
+	     const struct pod_hooks *hooks, pv_error *err);
 bool pod_booted(struct pod *p);
 /* The pod's first container has started: a pool its VM came from may refill now, and port
  * forwarding be set up. */
 void pod_started(struct pod *p);
 struct ttrpc_client *pod_agent(struct pod *p);
+struct pv_sandbox *pod_sandbox(struct pod *p);
+/* The pod's config (config.h): its RuntimeClass's file (runtime options), loaded by pod_new. */
+const struct pv_config *pod_config(struct pod *p);
+const struct pv_paths *pod_paths(struct pod *p);
+const char *pod_id_of(struct pod *p);
 const char *pod_shared_dir(struct pod *p);
 /* The VMM has exited: rewrites *err to say so. */
 int pod_explain_failure(struct pod *p, pv_error *err);

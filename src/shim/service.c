@@ -1,6 +1,7 @@
 /* containerd.task.v2.Task over ttrpc: decoding, state checks, replies. */
 #include "shim.h"
 #include "agent_client.h"
+#include "attest.h"
 #include "cleanup.h"
 #include "events.h"
 #include "pod.h"
@@ -144,11 +145,16 @@ static struct task *task_new(const Containerd__Task__V2__CreateTaskRequest *req)
 	return t;
 }
 
-static int create_in_guest(struct task *t, json_t *spec, pv_error *err)
+static int create_in_guest(struct task *t, const Containerd__Task__V2__CreateTaskRequest *req, json_t *spec,
+			   pv_error *err)
 {
+	if (attest_add_secrets_mount(pod, t->cri_sandbox, spec, err) < 0)
+		return -1;
 	_cleanup_free_ char *json = json_dumps(spec, JSON_COMPACT);
 	if (json == NULL)
 		return pv_error_set(err, ENOMEM, "config.json");
+	if (attest_record_container(pod, t->id, req->rootfs, req->n_rootfs, t->bundle, json, err) < 0)
+		return -1;
 	struct pv_agent_share share = { POD_SHARE_TAG, "9p", false };
 	if (pv_agent_create(pod_agent(pod), t->id, json, &share, 1, t->init.stdin_path[0] != '\0',
 			    &t->init.pid, err) < 0)
@@ -173,6 +179,15 @@ static void publish_create(struct task *t, const Containerd__Task__V2__CreateTas
 	events_publish("/tasks/create", "containerd.events.TaskCreate", &ev.base);
 }
 
+/* From the pod's monitor thread, which may outlive the global `pod` (pod_leave): all it
+ * needs comes in the arguments. */
+static void attestation_failed(const char *id, const char *mode, const char *finding, bool stopping)
+{
+	attest_publish_failure(id, NULL, mode, finding, stopping ? "stopped the pod's VM" : "reported");
+}
+
+static const struct pod_hooks pod_hooks = { .oom = task_publish_oom, .attestation_failed = attestation_failed };
+
 static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struct task *t, pv_error *err)
 {
 	json_t *spec = shim_read_spec(req->bundle, err);
@@ -188,12 +203,12 @@ static int create_task(const Containerd__Task__V2__CreateTaskRequest *req, struc
 	t->cri_sandbox = type && strcmp(type, "sandbox") == 0;
 	int r = shim_spec_check(spec, type != NULL, sandbox, err);
 	if (r == 0)
-		r = pod_boot(pod, netns, cgroup, &res, task_publish_oom, err);
+		r = pod_boot(pod, netns, cgroup, &res, &pod_hooks, err);
 	if (r == 0)
 		r = container_fs_setup(t->id, t->bundle, req->rootfs, req->n_rootfs, pod_shared_dir(pod),
 				       pod_id, spec, &t->fs, err);
 	if (r == 0)
-		r = create_in_guest(t, spec, err);
+		r = create_in_guest(t, req, spec, err);
 	json_decref(spec);
 	if (r == 0)
 		r = proc_open_io(&t->init, pod_agent(pod), t->id, err);
@@ -258,6 +273,16 @@ static int start_exec(struct task *t, struct proc *p, pv_error *err)
 	return proc_start_waiter(p, t, err) < 0 || *err ? -1 : 0;
 }
 
+/* Nothing of a container runs before its VM's attestation (when on) has had its say. */
+static int start_init(struct task *t, struct proc *p, pv_error *err)
+{
+	if (attest_before_start(pod, t->id, t->cri_sandbox, err) < 0)
+		return agent_failed(err);  /* says so when the VM is gone */
+	if (pv_agent_start(pod_agent(pod), t->id, &p->pid, err) < 0)
+		return agent_failed(err);
+	return 0;
+}
+
 /* The status a shell gives a command it could not run: 127 not found, 126 not runnable. */
 static int exec_failure_status(pv_error err)
 {
@@ -279,9 +304,7 @@ static int handle_start(void *ctx, const ProtobufCMessage *msg, struct ttrpc_rep
 	if (!startable)
 		return pv_error_set_plain(err, EBUSY, "%s %s: already started", *req->exec_id ? "exec" : "container",
 					  *req->exec_id ? req->exec_id : req->id);
-	int r = p == &t->init ? pv_agent_start(pod_agent(pod), t->id, &p->pid, err) : start_exec(t, p, err);
-	if (r < 0 && p == &t->init)
-		agent_failed(err);
+	int r = p == &t->init ? start_init(t, p, err) : start_exec(t, p, err);
 	if (r < 0 && p != &t->init && !p->waiter_started) {
 		/* An exec that never ran ends now: containerd waits for it before it deletes. */
 		tasks_lock();

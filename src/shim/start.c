@@ -3,6 +3,7 @@
  * container. Containers of the same pod (io.kubernetes.cri.sandbox-id) share it. */
 #include "shim.h"
 #include "cleanup.h"
+#include "config.h"
 #include "paths.h"
 #include "util.h"
 
@@ -46,22 +47,10 @@ bool shim_listening(const char *path)
 	return fd >= 0;
 }
 
+/* No CLOEXEC: the daemon inherits it. */
 static int listen_on(const char *path, pv_error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return pv_error_set_plain(err, ENAMETOOLONG, "shim socket %s: path too long", path);
-	strcpy(sa.sun_path, path);
-	unlink(path);  /* a dead shim's socket */
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);  /* no CLOEXEC: the daemon inherits it */
-	if (fd < 0)
-		return pv_error_set(err, errno, "socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		int e = errno;
-		close(fd);
-		return pv_error_set(err, e, "listen on %s", path);
-	}
-	return fd;
+	return pv_unix_listen(path, 64, false, err);
 }
 
 /* Re-executes this binary without "start" as the daemon, detached from containerd. */
@@ -112,6 +101,16 @@ static int spawn_daemon(const struct shim_opts *o, const char *pod_id, const cha
 	return 0;
 }
 
+/* The daemon reads the pod's config (pod_new); a wrong one fails here, in `start`, whose
+ * error containerd passes on to whoever made the pod (RunPodSandbox's caller). */
+static int check_config(const char *config_path, pv_error *err)
+{
+	struct pv_config c;
+	if (config_path)
+		setenv("PODVM_CONFIG", config_path, 1);
+	return pv_config_load(&c, err);
+}
+
 static int write_address(const char *address, pv_error *err)
 {
 	return pv_write_file("address", address, strlen(address), 0644, err);
@@ -131,6 +130,8 @@ int shim_start(const struct shim_opts *o, pv_error *err)
 		if (!shim_listening(path))
 			return pv_error_set_plain(err, ENOENT, "container %s: the shim of pod %s is not running", o->id, pod_id);
 	} else {
+		if (check_config(config_path, err) < 0)
+			return -1;
 		_cleanup_close_ int fd = listen_on(path, err);
 		if (fd < 0 || spawn_daemon(o, pod_id, config_path, fd, err) < 0)
 			return -1;

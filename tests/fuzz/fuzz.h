@@ -52,6 +52,28 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t len)
 	return s;
 }
 
+/* An exact copy of len bytes (malloc'd, one byte at least), so that ASan sees a parser read
+ * past the end (libFuzzer's own buffer may be larger). */
+static inline uint8_t *fuzz_copy(const uint8_t *data, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		abort();
+	memcpy(copy, data, len);
+	return copy;
+}
+
+/* Whether a parser that returned r succeeded; a failure must have set *err (released here). */
+static inline bool fuzz_parsed(int r, pv_error *err)
+{
+	if (r == 0)
+		return true;
+	if (r > 0 || *err == NULL)
+		abort();
+	pv_error_release(err);
+	return false;
+}
+
 /* A fresh directory for one input, made in $TMPDIR (else /tmp); the caller removes it with
  * fuzz_rmdir. */
 static inline void fuzz_mkdtemp(char buf[256])

@@ -1,11 +1,15 @@
 /* make_seeds OUTDIR: writes the binary seeds of the fuzz targets (the text ones are in
  * tests/fuzz/corpus) to OUTDIR/<target>/<name>: ttrpc frame streams, agent requests and
- * responses packed with the generated protobuf code, layer tarballs written with libarchive.
+ * responses packed with the generated protobuf code, layer tarballs written with libarchive,
+ * measurement logs and TPM structures as a guest sends them to the verifier.
  * Deterministic, so that a run can be repeated. */
 #include "agent.pb-c.h"
 #include "identity_fixture.h"
+#include "ima_fixture.h"
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
+#include "tpm2.h"
+#include "tpm2_marshal.h"
 #include "util.h"
 
 #include <archive.h>
@@ -310,6 +314,96 @@ static void client_seeds(void)
 	save("ttrpc_client", "oversize", &b);
 }
 
+/* ---- attestation: what a guest sends the verifier ---- */
+
+/* A seed of fuzz_attest_logs or fuzz_tpm2_parse: the selector byte, then data. */
+static void save_selected(const char *target, const char *name, uint8_t selector, const void *data, size_t len)
+{
+	struct buf b = { .len = 0 };
+	put_byte(&b, selector);
+	put(&b, data, len);
+	save(target, name, &b);
+}
+
+static void attest_log_seeds(void)
+{
+	static const char events[] =
+		"9 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef kernel /usr/share/podvm/vmlinuz\n"
+		"9 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff initramfs /x/initramfs.cpio.gz\n"
+		"9 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100 cmdline console=hvc0 quiet\n"
+		"11 5555555555555555555555555555555555555555555555555555555555555555 container-config c1\n";
+	struct ima_fixture f = { 0 };
+	uint8_t d[32];
+	save_selected("attest_logs", "event-log", 0, events, sizeof(events) - 1);
+	memset(d, 0x11, sizeof(d));
+	ima_fixture_add(&f, "boot_aggregate", d, NULL);
+	memset(d, 0x22, sizeof(d));
+	ima_fixture_add(&f, "/init", d, NULL);
+	ima_fixture_add_entry(&f, 10, "ima-ng", "/bin/changing", d, true, NULL);
+	ima_fixture_add(&f, "/run/podvm/c1/rootfs/usr/bin/app", d, NULL);
+	save_selected("attest_logs", "ima-log", 1, f.data, f.len);
+	ima_fixture_clear(&f);
+}
+
+static void put_tpm2b(struct pv_tpm2_w *w, uint8_t fill, size_t n)
+{
+	uint8_t bytes[64];
+	memset(bytes, fill, n);
+	pv_tpm2_w_b2b(w, bytes, n);
+}
+
+/* An AK (ECDSA-SHA256, restricted signing) and an EK (AES-128-CFB, restricted decrypt). */
+static void tpm2_public_seeds(void)
+{
+	for (int ek = 0; ek < 2; ek++) {
+		struct pv_tpm2_w w = { .len = 0 };
+		pv_tpm2_w_u16(&w, 0x0023);  /* TPM_ALG_ECC */
+		pv_tpm2_w_u16(&w, 0x000b);  /* SHA-256 */
+		pv_tpm2_w_u32(&w, ek ? 0x000300b2 : PV_TPM2_AK_ATTRIBUTES);
+		put_tpm2b(&w, 0x83, ek ? 32 : 0);  /* authPolicy */
+		pv_tpm2_w_u16(&w, ek ? 0x0006 : 0x0010);  /* symmetric: AES or NULL */
+		if (ek) {
+			pv_tpm2_w_u16(&w, 128);
+			pv_tpm2_w_u16(&w, 0x0043);  /* CFB */
+		}
+		pv_tpm2_w_u16(&w, ek ? 0x0010 : 0x0018);  /* scheme: NULL or ECDSA */
+		if (!ek)
+			pv_tpm2_w_u16(&w, 0x000b);
+		pv_tpm2_w_u16(&w, 0x0003);  /* NIST P-256 */
+		pv_tpm2_w_u16(&w, 0x0010);  /* kdf: NULL */
+		put_tpm2b(&w, 0x5a, 32);
+		put_tpm2b(&w, 0xa5, 32);
+		save_selected("tpm2_parse", ek ? "public-ek" : "public-ak", 0, w.buf, w.len);
+	}
+}
+
+static void tpm2_quote_seeds(void)
+{
+	struct pv_tpm2_w w = { .len = 0 };
+	uint8_t select[3] = { 0x00, 0x0e, 0x00 };  /* PCRs 9, 10, 11 */
+	pv_tpm2_w_u32(&w, 0xff544347);  /* TPM_GENERATED_VALUE */
+	pv_tpm2_w_u16(&w, 0x8018);      /* TPM_ST_ATTEST_QUOTE */
+	put_tpm2b(&w, 0x0b, 34);        /* qualifiedSigner */
+	put_tpm2b(&w, 0x42, 32);        /* extraData: the nonce */
+	pv_tpm2_w_bytes(&w, "\0\0\0\0\0\0\x12\x34", 8);  /* clock */
+	pv_tpm2_w_u32(&w, 1);           /* resetCount */
+	pv_tpm2_w_u32(&w, 0);           /* restartCount */
+	pv_tpm2_w_u8(&w, 1);            /* safe */
+	pv_tpm2_w_bytes(&w, "\x20\x19\x10\x23\0\x16\x36\x36", 8);  /* firmwareVersion */
+	pv_tpm2_w_u32(&w, 1);           /* one selection */
+	pv_tpm2_w_u16(&w, 0x000b);
+	pv_tpm2_w_u8(&w, sizeof(select));
+	pv_tpm2_w_bytes(&w, select, sizeof(select));
+	put_tpm2b(&w, 0xd1, 32);        /* pcrDigest */
+	save_selected("tpm2_parse", "quote", 1, w.buf, w.len);
+	w.len = 0;
+	pv_tpm2_w_u16(&w, 0x0018);  /* ECDSA */
+	pv_tpm2_w_u16(&w, 0x000b);
+	put_tpm2b(&w, 0x71, 32);
+	put_tpm2b(&w, 0x17, 31);    /* a scalar with a leading zero dropped */
+	save_selected("tpm2_parse", "signature", 2, w.buf, w.len);
+}
+
 /* ---- layer tarballs ---- */
 
 /* One entry: 'f' file (data: content), 'd' dir, 'l' symlink and 'h' hard link (data:
@@ -425,5 +519,8 @@ int main(int argc, char **argv)
 	server_seeds();
 	client_seeds();
 	layer_seeds();
+	attest_log_seeds();
+	tpm2_public_seeds();
+	tpm2_quote_seeds();
 	return 0;
 }

@@ -91,8 +91,10 @@ leftovers() {
 	[ -n "$(ls -A "$PODVM_STATE_DIR/shim" 2>/dev/null)" ] && found="$found sockets:$(ls "$PODVM_STATE_DIR/shim")"
 	# VM templates are meant to stay; a half-made one (.tmp) is not.
 	local data
-	# So are unpacked images kept for reuse; a half-made one (.tmp-) is not.
-	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx -e templates -e pool -e images)
+	# So are unpacked images kept for reuse; a half-made one (.tmp-) is not; and the node's
+	# CA of vTPMs (made on first use where `podvm ca init` did not) and the cached reference
+	# values of image snapshots (attest-cache), as node-wide as images.
+	data=$(ls -A "$PODVM_DATA_DIR" 2>/dev/null | grep -vx -e templates -e pool -e images -e ca -e attest-cache)
 	ls "$PODVM_DATA_DIR/images" 2>/dev/null | grep -q -- '\.tmp-' && data="$data images:$(ls "$PODVM_DATA_DIR/images")"
 	[ -n "$(ls -A "$PODVM_DATA_DIR/pool" 2>/dev/null)" ] && data="$data pool:$(ls "$PODVM_DATA_DIR/pool")"
 	[ -n "$data" ] && found="$found data:$data"

@@ -13,6 +13,22 @@ CRI_EXTRA_RUNTIMES='    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.podvm-tpm.options]
         ConfigPath = "'"$TMP"'/podvm-tpm.conf"'
 printf 'tpm = on\npool = 0\n' >"$TMP/podvm-tpm.conf"
+# Attested pods: enforce, with the node's secrets for them, and verify (see the checks below).
+for rc in podvm-attest podvm-attest-verify podvm-attest-once podvm-attest-pool podvm-secrets-unattested; do
+	CRI_EXTRA_RUNTIMES="$CRI_EXTRA_RUNTIMES
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$rc]
+      runtime_type = \"io.containerd.podvm.v2\"
+      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$rc.options]
+        ConfigPath = \"$TMP/$rc.conf\""
+done
+mkdir -p "$TMP/secrets"
+ATTEST_TOKEN=token-$RANDOM$RANDOM
+printf '%s' "$ATTEST_TOKEN" >"$TMP/secrets/token"
+printf 'attestation = enforce\nattestation_period = 2\nsecrets_dir = %s\npool = 0\n' "$TMP/secrets" >"$TMP/podvm-attest.conf"
+printf 'attestation = verify\nattestation_period = 2\npool = 0\n' >"$TMP/podvm-attest-verify.conf"
+printf 'attestation = enforce\nattestation_period = 0\npool = 0\n' >"$TMP/podvm-attest-once.conf"
+printf 'secrets_dir = %s\npool = 0\n' "$TMP/secrets" >"$TMP/podvm-secrets-unattested.conf"
+printf 'attestation = enforce\nattestation_period = 0\nsecrets_dir = %s\npool = 1\n' "$TMP/secrets" >"$TMP/podvm-attest-pool.conf"
 . "$(dirname "$0")/lib_cri.sh"
 
 HOST_BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
@@ -462,6 +478,127 @@ t "tpm = on: StopPodSandbox" cri stop-pod "$pod"
 t "tpm = on: RemovePodSandbox" cri remove-pod "$pod"
 expect_eq "tpm = on: no swtpm left" "" "$(pgrep -af -- "swtpm socket .*$PODVM_STATE_DIR/")"
 leftovers "a pod with a TPM"
+
+# --- attested pods (begin)
+# A RuntimeClass with attestation = enforce (attestation_period = 2) and a secrets_dir: the
+# pod's VM is attested before each container starts and every 2 s; an app container (not
+# the pause container) finds the node's secret at /run/secrets; `podvm attest POD` passes
+# through the shim's attest.sock. A container that runs a binary of no image (busybox copied
+# to /tmp/x, one byte added) gets the pod's VM stopped within a few periods: its containers
+# exit, the shim's log and a /podvm/attestation/failed event name /tmp/x. Under verify
+# (podvm-attest-verify) the same binary is reported and the pod runs on.
+# expect_attest_event WHAT POD MODE ACTION: within 30 s, a /podvm/attestation/failed event
+# (as `ctr events` decodes it: a google.protobuf.Struct) for POD names /tmp/x, MODE, ACTION.
+expect_attest_event() {
+	for i in $(seq 300); do grep -q "/podvm/attestation/failed.*$2" "$TMP/events" && break; sleep 0.1; done
+	expect_match "$1 a /podvm/attestation/failed event names /tmp/x ($3: $4)" \
+		" UTC k8s\.io /podvm/attestation/failed \\{\"fields\":\\{\"action\":.*\"$4\".*\"IMA: /tmp/x .*\"$3\".*\"$2\"" \
+		"$(grep -a "/podvm/attestation/failed" "$TMP/events" | grep -a "$2" | tail -1)"
+}
+# remove_attested WHAT POD LEFTOVERS: stopped, removed, no swtpm, no VMM, nothing else left.
+remove_attested() {
+	t "$1 StopPodSandbox" cri stop-pod "$2"
+	t "$1 RemovePodSandbox" cri remove-pod "$2"
+	expect_eq "$1 no swtpm, no VMM left" "" "$(pgrep -af -- "(swtpm|qemu-system).*$PODVM_STATE_DIR/")"
+	leftovers "$3"
+}
+ctr -a "$CTD/c.sock" events >"$TMP/events" 2>&1 &
+EVENTS_PID=$!
+TAMPER='mkdir -p /tmp && cp /bin/busybox /tmp/x && echo >>/tmp/x && /tmp/x true; echo tampered; exec sleep 300'
+pod=$(cri run-pod attested --share-pid --runtime-handler podvm-attest --log-dir "$TMP/logs/attested" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "attestation = enforce: RunPodSandbox (podvm-attest)" $? "$pod"
+a1=$(cri create-container "$pod" a1 "$IMG" --log-path a1.log -- sleep 300 2>&1)
+start=$(date +%s%N)
+out=$(cri start "$a1" 2>&1)
+rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+t_result "attestation = enforce: StartContainer, attested first ($ms ms)" $rc "$out"
+expect_eq "attestation = enforce: the container reads /run/secrets/token" "$ATTEST_TOKEN" \
+	"$(cri exec-sync "$a1" -- cat /run/secrets/token 2>&1)"
+expect_eq "attestation = enforce: only app containers get /run/secrets (pause: none; a1: one)" "0 1" \
+	"$(cri exec-sync "$a1" -- sh -c 'grep -c " /run/secrets " /proc/1/mountinfo; grep -c " /run/secrets " /proc/self/mountinfo' 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+out=$("$PODVM" attest "$pod" 2>&1)
+t_result "attestation = enforce: podvm attest POD passes (${out#pass: })" $? "$out"
+expect_match "attestation = enforce: ... and says pass" "^pass: [1-9][0-9]* measurements checked" "$out"
+bad=$(cri create-container "$pod" bad "$IMG" --log-path bad.log -- sh -c "$TAMPER" 2>&1)
+t "attestation = enforce: StartContainer of a container that runs /tmp/x" cri start "$bad"
+st=$(cri wait-state "$a1" exited --within 30 2>&1)
+expect_eq "attestation = enforce: within a few periods the pod's VM is stopped: a1 EXITED" CONTAINER_EXITED "$(jget "$st" state)"
+expect_eq "attestation = enforce: ... and the container that ran /tmp/x" CONTAINER_EXITED \
+	"$(jget "$(cri wait-state "$bad" exited --within 10 2>&1)" state)"
+expect_match "attestation = enforce: the shim's log names /tmp/x" \
+	"attestation of pod VM $pod failed: IMA: /tmp/x sha256:[0-9a-f]{64}: not in the references.*; stopped it" \
+	"$(grep -a "attestation of pod VM" "$CTD/log" | tail -3)"
+expect_attest_event "attestation = enforce:" "$pod" enforce "stopped the pod's VM"
+remove_attested "attestation = enforce:" "$pod" "an attested pod stopped for a failed attestation"
+
+pod=$(cri run-pod verified --runtime-handler podvm-attest-verify --log-dir "$TMP/logs/verified" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "attestation = verify: RunPodSandbox (podvm-attest-verify)" $? "$pod"
+v1=$(cri create-container "$pod" v1 "$IMG" --log-path v1.log -- sh -c "$TAMPER" 2>&1)
+t "attestation = verify: StartContainer of a container that runs /tmp/x" cri start "$v1"
+expect_attest_event "attestation = verify:" "$pod" verify reported
+expect_match "attestation = verify: the shim's log names /tmp/x" "attestation of pod VM $pod failed: IMA: /tmp/x " \
+	"$(grep -a "attestation of pod VM $pod" "$CTD/log" | tail -3)"
+sleep 4
+expect_eq "attestation = verify: the pod runs on (v1 RUNNING after 2 more periods)" CONTAINER_RUNNING \
+	"$(jget "$(cri status "$v1" 2>&1)" state)"
+expect_eq "attestation = verify: ExecSync" still-here "$(cri exec-sync "$v1" -- echo still-here 2>&1)"
+v2=$(cri create-container "$pod" v2 "$IMG" --log-path v2.log -- sleep 300 2>&1)
+t "attestation = verify: a later container starts, unattested (no secrets here)" cri start "$v2"
+expect_match "attestation = verify: ... and the shim's log says so" "container $v2 started unattested" \
+	"$(grep -a "attestation of pod VM $pod" "$CTD/log" | tail -3)"
+remove_attested "attestation = verify:" "$pod" "an attested pod (verify)"
+# attestation_period = 0: attested at each start only. Once a container ran /tmp/x, the
+# next StartContainer fails, saying why in one line, and nothing of that container runs.
+pod=$(cri run-pod once --runtime-handler podvm-attest-once --log-dir "$TMP/logs/once" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "attestation at start only: RunPodSandbox (podvm-attest-once)" $? "$pod"
+o1=$(cri create-container "$pod" o1 "$IMG" --log-path o1.log -- sh -c "$TAMPER" 2>&1)
+t "attestation at start only: StartContainer of a container that runs /tmp/x" cri start "$o1"
+wait_for_text "$TMP/logs/once/o1.log" tampered
+o2=$(cri create-container "$pod" o2 "$IMG" --log-path o2.log -- sh -c 'echo o2-ran; exec sleep 300' 2>&1)
+out=$(cri start "$o2" 2>&1)
+rc=$?
+t_result "attestation at start only: the next StartContainer fails" "$([ $rc -ne 0 ] && echo 0 || echo 1)" "$out"
+expect_match "attestation at start only: ... with the finding" "attestation of pod VM $pod failed: IMA: /tmp/x sha256:[0-9a-f]{64}: not in the references" "$out"
+sleep 1
+expect_eq "attestation at start only: nothing of that container ran" "" "$(cat "$TMP/logs/once/o2.log" 2>/dev/null)"
+expect_eq "attestation at start only: the pod runs on (o1 answers ExecSync)" still-here "$(cri exec-sync "$o1" -- echo still-here 2>&1)"
+remove_attested "attestation at start only:" "$pod" "an attested pod that refused a start"
+# From the pool (pool = 1): the pool VM was attested while it warmed up (its AK activated);
+# the pod taking it is attested at each start, gets its secret, and its VM (moved to
+# <state>/<pod>/vm) has an EK of its own.
+pod=$(cri run-pod filler --runtime-handler podvm-attest-pool --log-dir "$TMP/logs/filler" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "attested pool: a first pod (fills the pool)" $? "$pod"
+cri remove-pod "$pod" >/dev/null 2>&1
+for i in $(seq 600); do [ "$("$PODVM" template ls 2>/dev/null | grep -c 'pooled VM$')" -ge 1 ] && break; sleep 0.1; done
+pod=$(cri run-pod pooled --runtime-handler podvm-attest-pool --log-dir "$TMP/logs/pooled" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+t_result "attested pool: RunPodSandbox" $? "$pod"
+expect_match "attested pool: the pod's VM was taken from the pool" "taken from the pool" "$(cat "$PODVM_STATE_DIR/$pod/boot" 2>&1)"
+p1=$(cri create-container "$pod" p1 "$IMG" --log-path p1.log -- sleep 300 2>&1)
+t "attested pool: StartContainer, attested first" cri start "$p1"
+expect_eq "attested pool: the container reads /run/secrets/token" "$ATTEST_TOKEN" "$(cri exec-sync "$p1" -- cat /run/secrets/token 2>&1)"
+out=$("$PODVM" attest "$pod" 2>&1)
+expect_match "attested pool: podvm attest POD passes" "^pass: [1-9][0-9]* measurements checked" "$out"
+[ -s "$PODVM_STATE_DIR/$pod/vm/attest/ek.der" ] && [ -s "$PODVM_STATE_DIR/$pod/vm/attest/ak.pub" ]
+t_result "attested pool: the VM's EK certificate and pinned AK moved with it" $?
+t "attested pool: StopPodSandbox" cri stop-pod "$pod"
+t "attested pool: RemovePodSandbox" cri remove-pod "$pod"
+"$PODVM" template rm >/dev/null 2>&1  # the refilled pool VM too
+for i in $(seq 100); do [ -z "$(pgrep -f -- "(swtpm|qemu-system).*$PODVM_STATE_DIR/")" ] && break; sleep 0.1; done
+expect_eq "attested pool: no swtpm, no VMM left" "" "$(pgrep -af -- "(swtpm|qemu-system).*$PODVM_STATE_DIR/")"
+leftovers "an attested pod from the pool, the pool emptied"
+# A secrets_dir without attestation is a config error: the pod does not start, and the
+# error (from the shim's `start`, passed on by containerd) names the setting.
+out=$(cri run-pod unattested --runtime-handler podvm-secrets-unattested --log-dir "$TMP/logs/unattested" --cgroup-parent "$CGROUP_PARENT" 2>&1)
+rc=$?
+t_result "secrets_dir without attestation: RunPodSandbox fails" "$([ $rc -ne 0 ] && echo 0 || echo 1)" "$out"
+expect_match "secrets_dir without attestation: ... naming the setting" \
+	"podvm-secrets-unattested\.conf: secrets_dir = $TMP/secrets: needs attestation = verify or enforce" "$out"
+cri remove-all-pods >/dev/null 2>&1
+leftovers "a RuntimeClass whose secrets_dir has no attestation"
+kill "$EVENTS_PID" 2>/dev/null
+wait "$EVENTS_PID" 2>/dev/null
+# --- attested pods (end)
 
 # A RuntimeClass whose config says accel = kvm, where KVM cannot run the guest (the verdict
 # lib.sh's podvm check made for this state directory): RunPodSandbox fails in seconds, not

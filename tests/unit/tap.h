@@ -49,6 +49,15 @@ static inline __attribute__((format(printf, 2, 3))) bool ok(bool cond, const cha
 	return cond;
 }
 
+/* ok() that shows a pv_error's message (read once cond has set it), then releases the
+ * error: ok_err(f(&err) == 0, err, "f"). */
+#define ok_err(cond, err, fmt, ...)                                                               \
+	do {                                                                                      \
+		bool cond_ = (cond);                                                              \
+		ok(cond_, fmt " (%s)", ##__VA_ARGS__, (err) ? (err)->msg : "no error");           \
+		pv_error_release(&(err));                                                         \
+	} while (0)
+
 /* Returns the exit status for main: 0 only if every test ran and passed. */
 static inline int done_testing(void)
 {

@@ -13,6 +13,7 @@
  * be filled and its mtime is the tar's. */
 #include "image-internal.h"
 #include "util.h"
+#include "hasher.h"
 
 #include <archive_entry.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ struct dir_fixup {
 struct pv_extract {
 	int rootfd;
 	bool layer;     /* restore metadata (else: fixed modes, as for scratch files) */
+	struct pv_digest_set *digests;  /* of the regular files written; NULL: none wanted */
 	struct dir_fixup *dirs;
 	size_t n_dirs;
 };
@@ -174,13 +176,15 @@ static int mkdir_in_root(int rootfd, const char *dir, int hops)
 	return pv_root_open(rootfd, dir, O_PATH | O_DIRECTORY);
 }
 
-int pv_extract_new(int rootfd, bool layer, struct pv_extract **out, pv_error *err)
+int pv_extract_new(int rootfd, bool layer, struct pv_digest_set *digests, struct pv_extract **out,
+		   pv_error *err)
 {
 	struct pv_extract *x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return pv_error_set(err, ENOMEM, "extract");
 	x->rootfd = rootfd;
 	x->layer = layer;
+	x->digests = digests;
 	*out = x;
 	return 0;
 }
@@ -323,33 +327,59 @@ static int pwrite_all(int fd, const char *buf, size_t size, off_t offset)
 	return 0;
 }
 
-/* Blocks come with their offsets (sparse files have holes between them). */
-static int write_data(struct archive *a, struct archive_entry *e, int fd, pv_error *err)
+/* Blocks come with their offsets (sparse files have holes between them). The content is
+ * hashed on its way (h, when set: not read back), holes as the zeros they read as. */
+static int write_data(struct archive *a, struct archive_entry *e, int fd, struct pv_hasher *h,
+		      pv_error *err)
 {
 	const void *buf;
 	size_t size;
 	la_int64_t offset;
+	uint64_t pos = 0;
 	int r;
 	while ((r = archive_read_data_block(a, &buf, &size, &offset)) != ARCHIVE_EOF) {
 		if (r < ARCHIVE_WARN)
 			return pv_archive_fail(a, err);
 		if ((r = pwrite_all(fd, buf, size, (off_t)offset)) < 0)
 			return pv_error_set(err, -r, "write");
+		if (h && pv_hasher_block(h, &pos, (uint64_t)offset, buf, size, err) < 0)
+			return -1;
 	}
 	/* A sparse file may end in a hole. */
-	if (archive_entry_size_is_set(e) && ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
+	if (!archive_entry_size_is_set(e))
+		return 0;
+	if (ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
 		return pv_error_set(err, errno, "truncate");
-	return 0;
+	uint64_t end = (uint64_t)archive_entry_size(e);
+	return h && end > pos ? pv_hasher_block(h, &pos, end, "", 0, err) : 0;
+}
+
+/* Writes the data, and records its digest when the extraction records digests. */
+static int write_content(struct pv_extract *x, struct archive *a, struct archive_entry *e, int fd,
+			 const char *path, pv_error *err)
+{
+	_cleanup_hasher_ struct pv_hasher *h = NULL;
+	uint8_t digest[PV_SHA256_LEN];
+	_cleanup_free_ char *abs = NULL;
+	if (x->digests == NULL)
+		return write_data(a, e, fd, NULL, err);
+	if (pv_hasher_new(&h, err) < 0 || write_data(a, e, fd, h, err) < 0 ||
+	    pv_hasher_final(h, digest, err) < 0)
+		return -1;
+	if (asprintf(&abs, "/%s", path) < 0)
+		return pv_error_set(err, ENOMEM, "digests");
+	return pv_digest_set_add(x->digests, digest, abs, err);
 }
 
 static int make_file(struct pv_extract *x, struct archive *a, struct archive_entry *e,
-		     int dirfd, const char *base, pv_error *err)
+		     int dirfd, const struct pv_entry_name *en, pv_error *err)
 {
+	const char *base = en->base;
 	_cleanup_close_ int fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 					O_CLOEXEC, x->layer ? 0600 : 0644);
 	if (fd < 0)
 		return pv_error_set(err, errno, "create");
-	if (write_data(a, e, fd, err) < 0)
+	if (write_content(x, a, e, fd, en->path, err) < 0)
 		return pv_error_code(*err);
 	struct node n = { .dirfd = dirfd, .base = base, .fd = fd, .type = AE_IFREG };
 	return x->layer ? set_metadata(&n, e, err) : 0;
@@ -421,7 +451,7 @@ int pv_extract_entry(struct pv_extract *x, struct archive *a, struct archive_ent
 	if (type == AE_IFDIR)
 		return make_dir(x, dirfd, en, e, err);
 	if (type == AE_IFREG)
-		return make_file(x, a, e, dirfd, en->base, err);
+		return make_file(x, a, e, dirfd, en, err);
 	return make_other(x, e, dirfd, en->base, err);
 }
 

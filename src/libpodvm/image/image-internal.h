@@ -12,6 +12,7 @@
 #include <archive.h>
 #include "image.h"
 #include "cleanup.h"
+#include "digest_set.h"
 
 /* Blobs larger than this are no JSON document we want to parse. */
 #define PV_JSON_MAX (16u << 20)
@@ -74,9 +75,10 @@ int pv_docker_archive_plan(int dirfd, const char *tag, struct pv_image_plan *pla
 int pv_image_config_from_json(json_t *root, struct pv_image_config *cfg, pv_error *err);
 
 /* layer.c: tar extraction. */
-/* pv_layer_apply on an open layer; when digest is set the layer must hash to it, which is
- * checked before the rootfs is touched. */
-int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, pv_error *err);
+/* pv_layer_apply_digests on an open layer; when digest is set the layer must hash to it,
+ * which is checked before the rootfs is touched. */
+int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, struct pv_digest_set *digests,
+		      pv_error *err);
 /* Plain, single-pass extraction of a tar (no whiteouts, no metadata) onto dirfd, every
  * name resolved inside dirfd as for layers. */
 int pv_tar_extract_fd(int fd, int dirfd, pv_error *err);
@@ -95,9 +97,11 @@ int pv_entry_name_parse(const char *name, struct pv_entry_name *en, pv_error *er
  * -errno. */
 int pv_root_open(int rootfd, const char *path, int flags);
 /* Writes entries inside rootfd; with layer, restores their metadata (owner as root,
- * modes with set-id bits, xattrs, times), directories' at pv_extract_finish. */
+ * modes with set-id bits, xattrs, times), directories' at pv_extract_finish. With digests,
+ * adds the SHA-256 of each regular file's content to it as it is written. */
 struct pv_extract;
-int pv_extract_new(int rootfd, bool layer, struct pv_extract **out, pv_error *err);
+int pv_extract_new(int rootfd, bool layer, struct pv_digest_set *digests, struct pv_extract **out,
+		   pv_error *err);
 /* Writes entry e of a (whose data is read) at en, replacing what is in the way: a hard
  * link to link when that is set. Missing parent directories are made. */
 int pv_extract_entry(struct pv_extract *x, struct archive *a, struct archive_entry *e,

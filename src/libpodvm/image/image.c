@@ -19,6 +19,7 @@ typedef int (*plan_fn)(int dirfd, const char *tag, struct pv_image_plan *plan, p
 struct prepare {
 	const char *dest;
 	const char *scratch;
+	struct pv_digest_set *digests;  /* NULL: none wanted */
 	char *path;     /* the path part of the reference */
 	char *tag;      /* NULL when the reference has none */
 	bool dest_made;
@@ -124,12 +125,12 @@ static int read_config(int srcfd, const struct pv_blob *blob, struct pv_image_co
 	return 0;
 }
 
-static int apply_layer(int srcfd, const struct pv_blob *blob, size_t n, int destfd,
-		       pv_error *err)
+static int apply_layer(const struct prepare *p, int srcfd, const struct pv_blob *blob, size_t n,
+		       int destfd, pv_error *err)
 {
 	char label[LABEL_SIZE];
 	_cleanup_close_ int fd = pv_blob_open(srcfd, blob, err);
-	if (fd < 0 || pv_layer_apply_fd(fd, blob->digest, destfd, err) < 0)
+	if (fd < 0 || pv_layer_apply_fd(fd, blob->digest, destfd, p->digests, err) < 0)
 		return pv_error_prefix(err, "layer %zu (%s)", n,
 				       pv_blob_label(blob, label, sizeof(label)));
 	return 0;
@@ -145,7 +146,7 @@ static int unpack_layers(struct prepare *p, const struct pv_image_plan *plan, in
 	if (fchmod(destfd, 0755) < 0)
 		return pv_error_set(err, errno, "chmod %s", p->dest);
 	for (size_t i = 0; i < plan->n_layers; i++) {
-		int r = apply_layer(srcfd, &plan->layers[i], i + 1, destfd, err);
+		int r = apply_layer(p, srcfd, &plan->layers[i], i + 1, destfd, err);
 		if (r < 0)
 			return r;
 	}
@@ -278,7 +279,14 @@ static void undo(struct prepare *p)
 int pv_image_prepare(const char *ref, const char *dest, const char *scratch, char **rootfs,
 		     struct pv_image_config *cfg, pv_error *err)
 {
-	struct prepare p = { .dest = dest, .scratch = scratch };
+	return pv_image_prepare_digests(ref, dest, scratch, NULL, rootfs, cfg, err);
+}
+
+int pv_image_prepare_digests(const char *ref, const char *dest, const char *scratch,
+			     struct pv_digest_set *digests, char **rootfs, struct pv_image_config *cfg,
+			     pv_error *err)
+{
+	struct prepare p = { .dest = dest, .scratch = scratch, .digests = digests };
 	pv_error local = NULL;
 	memset(cfg, 0, sizeof(*cfg));
 	*rootfs = NULL;

@@ -29,6 +29,7 @@
 struct tar_input {
 	int fd;
 	struct pv_hash *hash;   /* NULL: no digest to check */
+	struct pv_digest_set *digests;  /* of the files written; NULL: none wanted */
 	char buf[READ_BLOCK];
 };
 
@@ -148,14 +149,9 @@ static int hash_finish(struct tar_input *in, int r, pv_error *err)
 
 static int empty_dir(int dirfd, pv_error *err)
 {
-	int fd = dup(dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return pv_error_set(err, e, "opendir");
-	}
+	DIR *d = pv_opendir_dup(dirfd);
+	if (d == NULL)
+		return pv_error_set(err, errno, "opendir");
 	struct dirent *de;
 	int r = 0;
 	while (r == 0 && (de = readdir(d)) != NULL) {
@@ -228,7 +224,7 @@ static int extract_all(struct tar_input *in, int rootfd, bool layer, pv_error *e
 	_cleanup_extract_ struct pv_extract *x = NULL;
 	struct archive_entry *e;
 	int r = tar_open(in, &a, err);
-	if (r < 0 || (r = pv_extract_new(rootfd, layer, &x, err)) < 0)
+	if (r < 0 || (r = pv_extract_new(rootfd, layer, in->digests, &x, err)) < 0)
 		return r;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (extract_entry(a, e, x, layer, err) < 0)
@@ -239,13 +235,15 @@ static int extract_all(struct tar_input *in, int rootfd, bool layer, pv_error *e
 	return pv_extract_finish(x, err);
 }
 
-int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, pv_error *err)
+int pv_layer_apply_fd(int fd, const char *digest, int rootfs_dirfd, struct pv_digest_set *digests,
+		      pv_error *err)
 {
 	_cleanup_free_ struct tar_input *in = calloc(1, sizeof(*in));
 	_cleanup_strv_ char **whiteouts = NULL;
 	if (in == NULL)
 		return pv_error_set(err, ENOMEM, "layer");
 	in->fd = fd;
+	in->digests = digests;
 	/* Pass 2 checks the digest again: what is extracted must be what was checked. */
 	int r = hash_start(in, digest, err);
 	if (r == 0)
@@ -270,10 +268,16 @@ int pv_tar_extract_fd(int fd, int dirfd, pv_error *err)
 
 int pv_layer_apply(const char *layer_path, int rootfs_dirfd, pv_error *err)
 {
+	return pv_layer_apply_digests(layer_path, rootfs_dirfd, NULL, err);
+}
+
+int pv_layer_apply_digests(const char *layer_path, int rootfs_dirfd, struct pv_digest_set *digests,
+			   pv_error *err)
+{
 	pv_error local = NULL;   /* the code below relies on an error to fill */
 	_cleanup_close_ int fd = open(layer_path, O_RDONLY | O_CLOEXEC);
 	int r = fd < 0 ? pv_error_set(&local, errno, "%s", layer_path)
-		       : pv_layer_apply_fd(fd, NULL, rootfs_dirfd, &local);
+		       : pv_layer_apply_fd(fd, NULL, rootfs_dirfd, digests, &local);
 	if (r < 0 && fd >= 0)
 		pv_error_prefix(&local, "layer %s", layer_path);
 	if (r < 0 && err && *err == NULL)

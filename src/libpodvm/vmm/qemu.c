@@ -104,16 +104,10 @@ static int push_boot(char ***a, const struct pv_vm_config *c)
 	ARG("-initrd");
 	ARG("%s", c->initrd);
 	ARG("-append");
-	/* Under TCG the TSC follows the host clock but the boot-time watchdog, starved of CPU,
-	 * would demote it to jiffies (4 ms resolution): vouch for it. */
-	/* numdummies=0: the built-in dummy driver (for pods that make dummy links) would
-	 * otherwise add a dummy0 to every pod. */
-	/* microvm has no ACPI table to announce the TPM: the guest probes tpm-tis's fixed
-	 * address, and polls it (no interrupt line is wired). */
-	ARG("console=ttyS0 %s panic=-1 reboot=t random.trust_cpu=on dummy.numdummies=0%s%s podvm.channel=%s",
-	    c->debug ? "podvm.debug=1" : "quiet", c->kvm ? "" : " tsc=reliable",
-	    c->swtpm ? " tpm_tis.force=1 tpm_tis.interrupts=0" : "", c->vsock_cid ? "vsock:1024" : "serial");
-	return 0;
+	_cleanup_free_ char *cmdline = NULL;
+	if (pv_vm_kernel_cmdline(c, &cmdline) < 0)
+		return -ENOMEM;
+	return pv_strv_push(a, cmdline);
 }
 
 static int push_agent_channel(char ***a, const struct pv_vm_config *c, const struct pv_vm *vm)
@@ -239,7 +233,7 @@ static int set_paths(struct pv_vm *vm, const char *dir, pv_error *err)
 {
 	if (pv_vm_check_state_dir(dir, err) < 0)
 		return -1;
-	if (asprintf(&vm->qmp_path, "%s/qmp.sock", dir) < 0 ||
+	if ((vm->state_dir = strdup(dir)) == NULL || asprintf(&vm->qmp_path, "%s/qmp.sock", dir) < 0 ||
 	    asprintf(&vm->agent_path, "%s" LONGEST_SOCKET, dir) < 0 ||
 	    asprintf(&vm->console_path, "%s/console.log", dir) < 0 ||
 	    asprintf(&vm->log_path, "%s/vmm.log", dir) < 0 ||
@@ -394,12 +388,24 @@ static int tpm_failed(const struct pv_vm_config *c, pv_error *err)
 	return pv_error_prefix(err, "swtpm %s", c->swtpm);
 }
 
+static int manufacture_tpm(const struct pv_vm_config *c, const struct pv_swtpm_config *tc, pv_error *err)
+{
+	_cleanup_free_ char *cmdline = NULL;
+	if (pv_vm_kernel_cmdline(c, &cmdline) < 0)
+		return pv_error_set(err, ENOMEM, "kernel command line");
+	struct pv_tpm_birth b = *c->tpm_birth;
+	b.kernel = c->kernel, b.initrd = c->initrd, b.cmdline = cmdline;
+	return pv_tpm_manufacture(tc, &b, err);
+}
+
 /* The VM's swtpm; for an incoming VM, its fresh state blobs too, read over the control
  * channel before QEMU holds it (swtpm serves one client, and QEMU never lets go). */
 static int start_tpm(const struct pv_vm_config *c, struct pv_vm *vm, pv_error *err)
 {
 	struct pv_swtpm_config tc = { .swtpm = c->swtpm, .state_dir = c->state_dir, .jail = c->jail,
 				       .outlive_thread = c->outlive_thread };
+	if (c->tpm_birth && manufacture_tpm(c, &tc, err) < 0)
+		return tpm_failed(c, err);
 	if (pv_swtpm_start(&tc, &vm->tpm, err) < 0)
 		return -1;
 	if (c->incoming &&
@@ -434,7 +440,7 @@ int pv_vm_start(const struct pv_vm_config *c, struct pv_vm *vm, int timeout_ms, 
 	unlink(vm->qmp_path);
 	unlink(vm->agent_path);
 	unlink(vm->pid_path);
-	vm->tpm.qemu_fd = -1;
+	vm->tpm.qemu_fd = vm->tpm.data_fd = -1;
 	if (c->swtpm && start_tpm(c, vm, err) < 0)
 		return -1;
 	int r = spawn_vmm(c, vm, err);
@@ -501,6 +507,7 @@ void pv_vm_clear(struct pv_vm *vm)
 	 * its swtpm. */
 	pv_tpm_blob_clear(&vm->tpm_permanent);
 	pv_tpm_blob_clear(&vm->tpm_volatile);
+	free(vm->state_dir);
 	free(vm->qmp_path);
 	free(vm->agent_path);
 	free(vm->console_path);

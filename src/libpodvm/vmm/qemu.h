@@ -6,6 +6,7 @@
 #include "error.h"
 #include "jail.h"
 #include "swtpm.h"
+#include "tpm_manufacture.h"
 #include "tpm_ctrl.h"
 
 struct pv_vm_share {
@@ -50,11 +51,16 @@ struct pv_vm_config {
 	 * from this path; NULL: none. An incoming VM's swtpm gives its fresh state blobs for
 	 * pv_vm_restore to put in place of the template's. */
 	const char *swtpm;
+	/* With swtpm: how its TPM is made (tpm_manufacture.h) before swtpm serves QEMU; NULL:
+	 * a bare TPM (no EK certificate, nothing measured). Its kernel, initrd and cmdline are
+	 * filled in here, from this config. */
+	const struct pv_tpm_birth *tpm_birth;
 };
 
 struct pv_vm {
 	pid_t pid;
 	int wait_status;        /* of the QEMU process, once it exited and was reaped */
+	char *state_dir;        /* where its files are (a pooled VM's: the taker's <state>/vm) */
 	char *qmp_path;
 	char *agent_path;       /* unix socket of the virtio-serial agent port */
 	char *console_path;     /* guest serial console output */
@@ -72,6 +78,10 @@ struct pv_vm {
 int pv_vm_check_state_dir(const char *dir, pv_error *err);
 /* The jail of a VM: its root is <state_dir>/root (qemu_jail.c). */
 int pv_vm_jail_plan(const struct pv_vm_config *cfg, struct pv_jail *j, pv_error *err);
+/* The guest kernel's command line for cfg (malloc'd; -ENOMEM): what -append passes, and
+ * what the host measures and the guest reference lists (attest/reference.h). It depends on
+ * debug, kvm, swtpm (set or not) and vsock_cid (set or not) alone. */
+int pv_vm_kernel_cmdline(const struct pv_vm_config *cfg, char **cmdline);
 /* Builds the QEMU command line (NULL-terminated, free with pv_strv_free). */
 char **pv_vm_argv(const struct pv_vm_config *cfg, const struct pv_vm *vm);
 /* Spawns QEMU and waits until its QMP and agent sockets exist. On failure nothing keeps

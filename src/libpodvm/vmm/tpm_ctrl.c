@@ -81,3 +81,16 @@ void pv_tpm_blob_clear(struct pv_tpm_blob *blob)
 	free(blob->data);
 	memset(blob, 0, sizeof(*blob));
 }
+
+int pv_tpm_ctrl_simple(int fd, uint32_t cmd, int timeout_ms, pv_error *err)
+{
+	uint8_t req[4], res[4];
+	pv_put_be32(req, cmd);
+	if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+		return pv_error_set(err, errno, "TPM control channel");
+	if (read_all(fd, res, sizeof(res), pv_now_ms() + timeout_ms, err) < 0)
+		return -1;
+	if (pv_get_be32(res) != 0)
+		return pv_error_set_plain(err, EIO, "TPM control command %u: TPM result 0x%x", cmd, pv_get_be32(res));
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include "error.h"
 
+#define PV_TPM_CMD_SHUTDOWN 3
+#define PV_TPM_CMD_STORE_VOLATILE 10
 #define PV_TPM_CMD_GET_STATEBLOB 12
 #define PV_TPM_BLOB_PERMANENT 1
 #define PV_TPM_BLOB_VOLATILE 2
@@ -33,3 +35,6 @@ int pv_tpm_ctrl_decode_header(const uint8_t in[PV_TPM_ANSWER_HEADER_LEN], uint32
  * it into *blob (data malloc'd), within timeout_ms. */
 int pv_tpm_ctrl_get_blob(int fd, uint32_t type, int timeout_ms, struct pv_tpm_blob *blob, pv_error *err);
 void pv_tpm_blob_clear(struct pv_tpm_blob *blob);
+/* A command with no parameters (PV_TPM_CMD_STORE_VOLATILE, _SHUTDOWN) whose answer is a
+ * result code alone. */
+int pv_tpm_ctrl_simple(int fd, uint32_t cmd, int timeout_ms, pv_error *err);
