@@ -74,12 +74,6 @@ static int log_append_locked(const char *line, pv_error *err)
 	return 0;
 }
 
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
 static int measure_locked(const char *id, const uint8_t digest[32], pv_error *err)
 {
 	_cleanup_(pv_tpm2_close) struct pv_tpm2 t = { -1 };
@@ -87,7 +81,7 @@ static int measure_locked(const char *id, const uint8_t digest[32], pv_error *er
 	if (pv_tpm2_open(&t, ATTEST_TPM_DEVICE, err) < 0 ||
 	    pv_tpm2_pcr_extend(&t, ATTEST_PCR_CONFIG, digest, err) < 0)
 		return -1;
-	hex(digest, 32, digest_hex);
+	pv_hex_encode(digest, 32, digest_hex);
 	snprintf(line, sizeof(line), "%d %s container-config %s\n", ATTEST_PCR_CONFIG, digest_hex, id);
 	return log_append_locked(line, err);
 }

@@ -444,8 +444,7 @@ int pv_random_hex(char *out, size_t bytes)
 		return -EINVAL;
 	if (getrandom(raw, bytes, 0) != (ssize_t)bytes)
 		return -errno;
-	for (size_t i = 0; i < bytes; i++)
-		sprintf(out + 2 * i, "%02x", raw[i]);
+	pv_hex_encode(raw, bytes, out);
 	return 0;
 }
 
@@ -487,4 +486,34 @@ void pv_put_be32(uint8_t *p, uint32_t v)
 uint32_t pv_get_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void pv_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int pv_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len)
+{
+	if (hex_len != 2 * out_len)
+		return -EINVAL;
+	for (size_t i = 0; i < out_len; i++) {
+		int hi = hex_value(hex[2 * i]), lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
 }

@@ -82,3 +82,7 @@ void pv_put_be32(uint8_t *p, uint32_t v);
 uint32_t pv_get_be32(const uint8_t *p);
 /* Random lower-case hex id of 2*bytes characters, from getrandom(). */
 int pv_random_hex(char *out, size_t bytes);
+/* Lower-case hex: encode writes 2*len digits and a NUL; decode takes exactly 2*out_len
+ * lower-case digits (-EINVAL otherwise). */
+void pv_hex_encode(const uint8_t *in, size_t len, char *out);
+int pv_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);

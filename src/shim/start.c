@@ -26,8 +26,7 @@ int shim_socket_path(const char *ns, const char *pod_id, char **path, pv_error *
 		return pv_error_set(err, ENOMEM, "socket path");
 	EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL);
 	char hex[33];
-	for (int i = 0; i < 16; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
+	pv_hex_encode(md, 16, hex);
 	struct pv_paths paths;
 	if (pv_paths_init(&paths, err) < 0)
 		return -1;

@@ -4,6 +4,7 @@
  * back to the same events, and every IMA entry has a path and a template hash of its own. */
 #include "fuzz.h"
 #include "attest/event_log.h"
+#include "util.h"
 
 static bool same_events(const struct pv_event_log *a, const struct pv_event_log *b)
 {

@@ -5,6 +5,7 @@
  * them with. */
 #include "tap.h"
 #include "attest/event_log.h"
+#include "util.h"
 #include "cleanup.h"
 #include "ima_fixture.h"
 #include "sha256.h"

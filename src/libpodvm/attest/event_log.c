@@ -1,6 +1,7 @@
 #include "event_log.h"
 #include "cleanup.h"
 #include "sha256.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,26 +11,6 @@
 #define EVENT_LOG_MAX_EVENTS 100000
 #define IMA_NAME_MAX 16
 #define IMA_DATA_MAX 8192
-
-int pv_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len)
-{
-	if (hex_len != 2 * out_len)
-		return -EINVAL;
-	for (size_t i = 0; i < out_len; i++) {
-		unsigned v;
-		char pair[3] = { hex[2 * i], hex[2 * i + 1], 0 };
-		if (strspn(pair, "0123456789abcdef") != 2 || sscanf(pair, "%2x", &v) != 1)
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
-
-void pv_hex_encode(const uint8_t *in, size_t len, char *out)
-{
-	for (size_t i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
 
 void pv_pcr_extend(uint8_t pcr[32], const uint8_t digest[32])
 {

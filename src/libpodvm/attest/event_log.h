@@ -57,5 +57,3 @@ void pv_pcr_extend(uint8_t pcr[32], const uint8_t digest[32]);
 /* What entry i extends PCR 10 with. */
 void pv_ima_extend_value(const struct pv_ima_entry *e, uint8_t out[32]);
 
-int pv_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);
-void pv_hex_encode(const uint8_t *in, size_t len, char *out);  /* out: 2*len+1 */

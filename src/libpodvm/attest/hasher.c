@@ -1,4 +1,5 @@
 #include "hasher.h"
+#include "util.h"
 #include "cleanup.h"
 
 #include <errno.h>
@@ -95,28 +96,10 @@ int pv_sha256_buf(const void *buf, size_t len, uint8_t out[PV_SHA256_LEN], pv_er
 
 void pv_sha256_hex(const uint8_t digest[PV_SHA256_LEN], char *hex)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < PV_SHA256_LEN; i++) {
-		hex[2 * i] = digits[digest[i] >> 4];
-		hex[2 * i + 1] = digits[digest[i] & 15];
-	}
-	hex[PV_SHA256_HEX_LEN] = '\0';
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	pv_hex_encode(digest, PV_SHA256_LEN, hex);
 }
 
 int pv_sha256_parse(const char *hex, uint8_t out[PV_SHA256_LEN])
 {
-	for (size_t i = 0; i < PV_SHA256_LEN; i++) {
-		int hi = hex_value(hex[2 * i]), lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return hex[PV_SHA256_HEX_LEN] == '\0' ? 0 : -EINVAL;
+	return pv_hex_decode(hex, strnlen(hex, PV_SHA256_HEX_LEN + 1), out, PV_SHA256_LEN);
 }

@@ -174,8 +174,7 @@ int pv_hash_check(struct pv_hash *h, pv_error *err)
 	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
 	if (EVP_DigestFinal_ex(h->ctx, md, &md_len) != 1)
 		return pv_error_set_plain(err, EIO, "digest computation failed");
-	for (unsigned int i = 0; i < md_len; i++)
-		sprintf(hex + 2 * i, "%02x", md[i]);
+	pv_hex_encode(md, md_len, hex);
 	const char *want = strchr(h->expected, ':') + 1;
 	if (strcmp(want, hex) != 0)
 		return pv_error_set_plain(err, EINVAL, "digest mismatch (content has %.*s:%.12s)",

@@ -1,6 +1,7 @@
 #include "tpm_manufacture.h"
 #include "attest/crypto.h"
 #include "attest/event_log.h"
+#include "attest/hasher.h"
 #include "cleanup.h"
 #include "sha256.h"
 #include "tpm2.h"
@@ -9,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,20 +28,7 @@ static int sha256_file(const char *path, uint8_t out[32], pv_error *err)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return pv_error_set(err, errno, "measuring %s", path);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	uint8_t buf[65536];
-	ssize_t n;
-	while (ok && (n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		ok = n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n);
-	}
-	unsigned len = 0;
-	ok = ok && EVP_DigestFinal_ex(ctx, out, &len) && len == 32;
-	int saved = errno;
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : pv_error_set(err, saved, "measuring %s", path);
+	return pv_sha256_fd(fd, out, err) < 0 ? pv_error_prefix(err, "measuring %s", path) : 0;
 }
 
 /* What a cold boot loads, in the order it is extended. */
