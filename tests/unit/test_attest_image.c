@@ -10,6 +10,7 @@
 #include "image_cache.h"
 #include "lowerdirs.h"
 #include "hasher.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -32,7 +33,7 @@ static char *in_tmp(const char *name)
 
 static void digest_of(const char *s, uint8_t d[32])
 {
-	pv_sha256_buf(s, strlen(s), d, NULL);
+	pv_sha256((const uint8_t *)s, strlen(s), d);
 }
 
 static bool has(const struct pv_digest_set *s, const char *content, const char *path)
@@ -112,7 +113,7 @@ static void test_sparse(void)
 	archive_write_close(a);
 	archive_write_free(a);
 	uint8_t d[32];
-	pv_sha256_buf(want, sizeof(want), d, NULL);
+	pv_sha256((const uint8_t *)want, sizeof(want), d);
 	mkdir(in_tmp("sparse-root"), 0755);
 	_cleanup_close_ int fd = open(in_tmp("sparse-root"), O_RDONLY | O_DIRECTORY);
 	_cleanup_digest_set_ struct pv_digest_set *s = NULL;

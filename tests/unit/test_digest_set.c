@@ -5,6 +5,7 @@
 #include "cleanup.h"
 #include "digest_set.h"
 #include "hasher.h"
+#include "sha256.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -21,7 +22,7 @@ static char tmp[] = "/tmp/podvm-test-digests-XXXXXX";
 
 static void digest_of(const char *s, uint8_t d[32])
 {
-	pv_sha256_buf(s, strlen(s), d, NULL);
+	pv_sha256((const uint8_t *)s, strlen(s), d);
 }
 
 static char *path_in_tmp(const char *name)

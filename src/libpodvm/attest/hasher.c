@@ -85,15 +85,6 @@ int pv_sha256_fd(int fd, uint8_t out[PV_SHA256_LEN], pv_error *err)
 	}
 }
 
-int pv_sha256_buf(const void *buf, size_t len, uint8_t out[PV_SHA256_LEN], pv_error *err)
-{
-	_cleanup_hasher_ struct pv_hasher *h = NULL;
-	if (pv_hasher_new(&h, err) < 0)
-		return -1;
-	pv_hasher_update(h, buf, len);
-	return pv_hasher_final(h, out, err);
-}
-
 void pv_sha256_hex(const uint8_t digest[PV_SHA256_LEN], char *hex)
 {
 	pv_hex_encode(digest, PV_SHA256_LEN, hex);

@@ -18,9 +18,8 @@ int pv_hasher_block(struct pv_hasher *h, uint64_t *pos, uint64_t offset, const v
 int pv_hasher_final(struct pv_hasher *h, uint8_t out[PV_SHA256_LEN], pv_error *err);
 void pv_hasher_free(struct pv_hasher *h);
 
-/* The digest of the rest of fd, and of a buffer. */
+/* The digest of the rest of fd (of a buffer: sha256.h's pv_sha256). */
 int pv_sha256_fd(int fd, uint8_t out[PV_SHA256_LEN], pv_error *err);
-int pv_sha256_buf(const void *buf, size_t len, uint8_t out[PV_SHA256_LEN], pv_error *err);
 
 /* Lower-case hex (hex has room for PV_SHA256_HEX_LEN + 1); parse takes exactly 64 lower-case
  * hex digits and returns -EINVAL for anything else. */

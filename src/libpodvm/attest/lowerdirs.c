@@ -1,5 +1,6 @@
 #include "lowerdirs.h"
 #include "hasher.h"
+#include "sha256.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -20,8 +21,7 @@ static int cache_file(const char *dir, const char *cache_dir, char **file, pv_er
 	if (asprintf(&key, "%s\n%llu %llu %lld.%09ld\n", dir, (unsigned long long)st.st_dev,
 		     (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec) < 0)
 		return pv_error_set(err, ENOMEM, "lowerdir %s", dir);
-	if (pv_sha256_buf(key, strlen(key), digest, err) < 0)
-		return -1;
+	pv_sha256((const uint8_t *)key, strlen(key), digest);
 	pv_sha256_hex(digest, hex);
 	if (asprintf(file, "%s/%s.digests", cache_dir, hex) < 0)
 		return pv_error_set(err, ENOMEM, "lowerdir %s", dir);

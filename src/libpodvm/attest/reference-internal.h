@@ -3,6 +3,7 @@
 #pragma once
 #include "reference.h"
 #include "hasher.h"
+#include "sha256.h"
 
 #define PV_KIND_KERNEL "kernel"
 #define PV_KIND_INITRAMFS "initramfs"

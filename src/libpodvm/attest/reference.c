@@ -67,8 +67,8 @@ static int add_cmdlines(struct pv_guest_reference *ref, pv_error *err)
 		uint8_t digest[PV_SHA256_LEN];
 		if (pv_vm_kernel_cmdline(&c, &text) < 0)
 			return pv_error_set(err, ENOMEM, "kernel command line");
-		if (pv_sha256_buf(text, strlen(text), digest, err) < 0 ||
-		    pv_guest_reference_add_item(ref, PV_KIND_CMDLINE, text, digest, err) < 0)
+		pv_sha256((const uint8_t *)text, strlen(text), digest);
+		if (pv_guest_reference_add_item(ref, PV_KIND_CMDLINE, text, digest, err) < 0)
 			return -1;
 	}
 	return 0;

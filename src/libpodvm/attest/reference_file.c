@@ -96,8 +96,7 @@ static int load_cmdline(json_t *e, size_t i, struct pv_guest_reference *ref, pv_
 	uint8_t digest[PV_SHA256_LEN], actual[PV_SHA256_LEN];
 	if (parse_entry(e, "text", &text, digest, &what) < 0)
 		return pv_error_set_plain(err, EINVAL, "cmdlines[%zu]: %s", i, what);
-	if (pv_sha256_buf(text, strlen(text), actual, err) < 0)
-		return -1;
+	pv_sha256((const uint8_t *)text, strlen(text), actual);
 	if (memcmp(actual, digest, PV_SHA256_LEN) != 0)
 		return pv_error_set_plain(err, EINVAL, "cmdlines[%zu]: \"sha256\" is not the digest of \"text\"", i);
 	return pv_guest_reference_add_item(ref, PV_KIND_CMDLINE, text, digest, err);

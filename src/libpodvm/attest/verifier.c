@@ -95,16 +95,10 @@ static int activate(struct verification *v, const uint8_t ek_x[32], const uint8_
 	return same ? 0 : finding(v, "attestation key: not of the TPM that holds the EK (wrong credential)");
 }
 
-/* The AK pinned by an earlier activation, or activated now and pinned. */
+/* The AK activated now and pinned (check_identity runs only while none is pinned). */
 static int trust_ak(struct verification *v, const uint8_t ek_x[32], const uint8_t ek_y[32], pv_error *err)
 {
-	_cleanup_free_ char *pinned = NULL, *path = NULL;
-	size_t len;
-	pv_error e = NULL;
-	if (state_file(v, "ak.pub", &pinned, &len, &e) == 0)
-		return len == v->ak.area_len && memcmp(pinned, v->ak.area, len) == 0
-			       ? 0 : finding(v, "attestation key: not the one activated for this VM");
-	pv_error_release(&e);
+	_cleanup_free_ char *path = NULL;
 	int r = activate(v, ek_x, ek_y, err);
 	if (r != 0)
 		return r;
